@@ -1,0 +1,20 @@
+"""Options shared by several commands."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_store_options(p) -> None:
+    p.add_argument("--results", type=Path, default=None,
+                   help="results folder (default: ./results or $BENCH_RESULTS); holds mlflow.db, mlruns/, cache/")
+    p.add_argument("--tracking-uri", default=None,
+                   help="MLflow tracking URI (default: sqlite:///<results>/mlflow.db; use http://HOST:PORT for a "
+                        "shared `mlflow server`)")
+
+
+def resolve_store(args) -> tuple[Path, str]:
+    from bench.driver import default_results_dir
+    from bench.tracking import default_tracking_uri
+
+    results = args.results or default_results_dir()
+    return results, args.tracking_uri or default_tracking_uri(results)

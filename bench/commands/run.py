@@ -1,0 +1,38 @@
+"""`python -m bench run --grid NAME|PATH`: run every cell of a grid, skipping finished ones."""
+from __future__ import annotations
+
+from bench.commands._common import add_store_options, resolve_store
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="run a grid (resumes: finished cells are skipped)",
+                       description="Run every task x representation x model x seed cell of a grid into MLflow. "
+                                   "Cells whose key already has a FINISHED run are skipped (use --rerun to force).")
+    p.add_argument("--grid", required=True, help="built-in grid name (smoke, small, full) or a TOML file path")
+    add_store_options(p)
+    p.add_argument("--source", default=None, help="override the grid's data source, e.g. ptbxl:/data/ptb-xl")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto = CUDA when present (with AMP), else CPU")
+    p.add_argument("--rerun", action="store_true", help="run cells again even if they have a FINISHED run")
+    p.add_argument("--max-cells", type=int, default=None, help="run at most N of the pending cells")
+    p.add_argument("--cache", default=None, help="representation/cohort cache (default <results>/cache or "
+                                                   "$BENCH_CACHE)")
+    p.add_argument("--executor", default="local", help="where cells run: local (default) or ray")
+    p.add_argument("--ray-address", default=None, help="Ray cluster address for --executor ray (auto|HOST:PORT)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from pathlib import Path
+
+    from bench.driver import default_cache_dir, run_grid
+    from bench.grid import load_grid
+
+    results, uri = resolve_store(args)
+    grid = load_grid(args.grid, source=args.source)
+    cache = Path(args.cache) if args.cache else default_cache_dir(results)
+    opts = {"address": args.ray_address} if args.ray_address else {}
+    return run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=cache, device=args.device,
+                    rerun=args.rerun, max_cells=args.max_cells, executor=args.executor, executor_options=opts,
+                    progress=not args.quiet)

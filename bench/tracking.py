@@ -1,0 +1,100 @@
+"""MLflow tracking: one run per grid cell, found again by its `cell_key` tag.
+
+Default store: SQLite at `<results>/mlflow.db`, artifacts under `<results>/mlruns` (MLflow refuses the plain file
+store). Everything goes through `MlflowClient` with explicit run ids and batched logging (one HTTP call per batch
+against a tracking server instead of one per value).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+MAX_BATCH = 900  # MLflow's log_batch limit is 1000 metrics per call
+
+
+def default_tracking_uri(results_dir: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
+
+
+def client_for(uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None = None) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_root)
+    except Exception:  # noqa: BLE001 - another process created it between the two calls
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def runs_by_key(client: MlflowClient, experiment_id: str) -> dict[str, list]:
+    """cell_key -> runs (newest first) in the experiment."""
+    out: dict[str, list] = {}
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], max_results=1000, page_token=token,
+                                  order_by=["attributes.start_time DESC"])
+        for r in page:
+            k = r.data.tags.get("cell_key")
+            if k:
+                out.setdefault(k, []).append(r)
+        token = page.token
+        if not token:
+            return out
+
+
+def cell_status(runs: list | None) -> str:
+    """done if any run FINISHED, failed if the newest ended FAILED, running/pending otherwise."""
+    if not runs:
+        return "pending"
+    if any(r.info.status == "FINISHED" for r in runs):
+        return "done"
+    if runs[0].info.status == "FAILED":
+        return "failed"
+    return "pending"
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float] | Iterable[tuple[str, float, int]],
+                step: int = 0) -> None:
+    """Log {name: value} at `step`, or (name, value, step) triples, in batches; NaN/None values are skipped."""
+    now = int(time.time() * 1000)
+    triples = metrics.items() if isinstance(metrics, dict) else metrics
+    items = []
+    for t in triples:
+        name, value, s = (t[0], t[1], step) if len(t) == 2 else t
+        if value is None:
+            continue
+        v = float(value)
+        if v != v:  # NaN: the metric is undefined here (e.g. one class); absent, not fake
+            continue
+        items.append(Metric(name, v, now, int(s)))
+    for i in range(0, len(items), MAX_BATCH):
+        client.log_batch(run_id, metrics=items[i:i + MAX_BATCH])

@@ -1,0 +1,223 @@
+"""End to end: grids run into MLflow, resume, failure isolation, `list`, the CLI."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bench.cli import main as cli_main
+from bench.driver import run_grid
+from bench.grid import load_grid
+from bench.tracking import client_for, default_tracking_uri
+from models.base import MODELS, register_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+GRID = """
+name = "e2e"
+source = "synthetic:90,seed=5"
+seeds = [0]
+[train]
+epochs = 2
+batch_size = 16
+patience = 0
+[split]
+val = 0.2
+test = 0.3
+[eval]
+n_boot = 50
+gradcam_ecgs = 1
+[[tasks]]
+name = "lvef"
+[[representations]]
+name = "raw"
+[[representations]]
+name = "dwt_pca"
+[[models]]
+name = "cnn1d"
+[[models]]
+name = "mlp"
+"""
+
+
+def _write_grid(tmp_path: Path, text: str = GRID, extra_models: str = "") -> Path:
+    p = tmp_path / "grid.toml"
+    p.write_text(text + extra_models)
+    return p
+
+
+def _runs(results: Path, experiment: str = "repbench-e2e"):
+    client = client_for(default_tracking_uri(results))
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+@pytest.fixture
+def failing_model():
+    """A model whose forward raises: the cell must end FAILED with its traceback, and the grid go on."""
+
+    class Exploding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Linear(1, 1)
+
+        def forward(self, x):
+            raise RuntimeError("planted failure in forward")
+
+    @register_model("exploding_test_model", accepts=("sequence",))
+    def build(input_shape, heads, **params):
+        return Exploding()
+
+    yield "exploding_test_model"
+    MODELS.unregister("exploding_test_model")
+
+
+@pytest.mark.slow
+def test_grid_runs_resumes_and_isolates_failures(tmp_path, failing_model):
+    results, cache = tmp_path / "results", tmp_path / "cache"
+    grid_path = _write_grid(tmp_path, extra_models=f'[[models]]\nname = "{failing_model}"\n')
+    grid = load_grid(str(grid_path))
+    cells, skipped = grid.expand()
+    # raw feeds cnn1d and the failing model; dwt_pca feeds mlp; the other pairs are incompatible
+    assert {(c.representation.id, c.model.id) for c in cells} == {
+        ("raw", "cnn1d"), ("raw", failing_model), ("dwt_pca", "mlp")}
+    assert len(skipped) == 3 and all("accepts" in s.reason for s in skipped)
+
+    uri = default_tracking_uri(results)
+    out = io.StringIO()
+    code = run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=cache, progress=False, out=out)
+    assert code == 1, out.getvalue()  # one cell failed
+    runs = _runs(results)
+    assert len(runs) == 3
+    by_model = {r.data.tags["model"]: r for r in runs}
+    bad = by_model[failing_model]
+    assert bad.info.status == "FAILED"
+    assert "planted failure in forward" in bad.data.tags["status_reason"]
+    client = client_for(uri)
+    tb = Path(client.download_artifacts(bad.info.run_id, "traceback.txt", str(tmp_path)))
+    assert "RuntimeError: planted failure in forward" in tb.read_text()
+    for m in ("cnn1d", "mlp"):
+        r = by_model[m]
+        assert r.info.status == "FINISHED"
+        for k in ("test/auroc", "test/auroc_lo", "test/auroc_hi", "compute/train_s", "compute/peak_rss_mb",
+                  "compute/params", "compute/flops_per_ecg", "compute/infer_ms_per_ecg",
+                  "compute/repr_ms_per_ecg", "compute/repr_bytes_per_ecg", "oracle/auroc"):
+            assert k in r.data.metrics, (m, k)
+        assert "compute/gpu_s" not in r.data.metrics  # CPU run: no GPU figures
+        assert 0.0 <= r.data.metrics["test/auroc"] <= 1.0
+        assert r.data.params["model.name"] == m and r.data.params["train.lr"] == "0.0003"
+        hist = client.get_metric_history(r.info.run_id, "val/loss")
+        assert [h.step for h in hist] == [0, 1]
+        arts = {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert {"predictions.csv", "quarantine.csv", "split.json"} <= arts
+    assert "FAILED" in out.getvalue() and "cnn1d" in out.getvalue()
+
+    # second invocation: finished cells skipped, only the failed one is tried again
+    out2 = io.StringIO()
+    run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=cache, progress=False, out=out2)
+    runs2 = _runs(results)
+    assert len(runs2) == 4
+    assert sum(r.data.tags["model"] == failing_model for r in runs2) == 2
+    assert "2 done, 1 to run" in out2.getvalue()
+
+    # list shows the statuses, in JSON for scripts
+    buf = io.StringIO()
+    sys_stdout, sys.stdout = sys.stdout, buf
+    try:
+        assert cli_main(["list", "--grid", str(grid_path), "--results", str(results), "--json"]) == 0
+    finally:
+        sys.stdout = sys_stdout
+    listing = json.loads(buf.getvalue())
+    status = {c["model"]: c["status"] for c in listing["cells"]}
+    assert status == {"cnn1d": "done", "mlp": "done", failing_model: "failed"}
+    assert len(listing["skipped"]) == 3
+    assert {"lvef"} <= {t["name"] for t in listing["tasks"]}
+
+
+@pytest.mark.slow
+def test_killed_run_completes_only_missing_cells(tmp_path):
+    """Kill `run` after the first cell, run again: only the missing cells run; the orphan is closed KILLED."""
+    results, grid_path = tmp_path / "results", _write_grid(tmp_path)
+    env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "bench", "run", "--grid", str(grid_path), "--results", str(results), "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if (results / "mlflow.db").exists() and any(r.info.status == "FINISHED" for r in _runs(results)):
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before it could be killed: {proc.stdout.read().decode()}")
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = _runs(results)
+    finished_before = {r.data.tags["cell_key"] for r in before if r.info.status == "FINISHED"}
+    assert 1 <= len(finished_before) < 2
+
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = _runs(results)
+    finished = [r for r in after if r.info.status == "FINISHED"]
+    assert len(finished) == 2 and len({r.data.tags["cell_key"] for r in finished}) == 2
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in after)
+    assert "1 done, 1 to run" in done.stdout
+
+
+def test_cli_help_lists_every_command():
+    out = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0
+    for cmd in ("run", "list", "ui"):
+        assert cmd in out.stdout
+    out = subprocess.run([sys.executable, "-m", "bench", "run", "--help"], capture_output=True, text=True, cwd=REPO)
+    for flag in ("--grid", "--tracking-uri", "--results", "--device", "--rerun", "--max-cells"):
+        assert flag in out.stdout
+
+
+def test_unknown_grid_and_entries_are_named(tmp_path):
+    from bench.errors import GridError
+    from bench.registry import RegistryError
+
+    with pytest.raises(GridError, match="unknown grid 'smok'"):
+        load_grid("smok")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GRID.replace('name = "cnn1d"', 'name = "cnn1x"'))
+    with pytest.raises(RegistryError, match="cnn1x.*did you mean cnn1d"):
+        load_grid(str(bad)).expand()
+
+
+def test_builtin_grids_expand_to_compatible_cells():
+    for name in ("smoke", "small", "full"):
+        grid = load_grid(name)
+        cells, skipped = grid.expand()
+        assert cells, name
+        from models import MODELS
+        from representations import REPRESENTATIONS
+
+        for c in cells:
+            assert REPRESENTATIONS.entry(c.representation.name).info["kind"] in MODELS.entry(c.model.name).info[
+                "accepts"]
+        assert len({c.label for c in cells}) == len(cells)
+
+
+def test_cell_key_changes_with_config_and_data():
+    grid = load_grid("smoke")
+    cells, _ = grid.expand()
+    a, b = cells[0], cells[1]
+    assert a.key("fp1") == a.key("fp1")
+    assert a.key("fp1") != a.key("fp2")
+    assert a.key("fp1") != b.key("fp1")
+
+
+def test_device_auto_is_cpu_here():
+    from bench.compute import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
