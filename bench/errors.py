@@ -37,10 +37,30 @@ class UnsafeXMLError(ECGReadError):
     kind = "unsafe_xml"
 
 
+class ECGCorruptError(ECGFormatError):
+    """The format was recognised but its content does not decode: truncated, bad base64, broken structure."""
+
+    kind = "corrupt"
+
+
+class ECGTooLargeError(ECGReadError):
+    """The file is larger than the reader's size bound; refused before any parsing."""
+
+    kind = "too_large"
+
+
 class ECGValidationError(ECGReadError):
-    """Decoded, but not a usable ECG: NaN, flat or saturated leads, filler values, wrong units, too short..."""
+    """Decoded, but not a usable ECG: NaN, flat or saturated leads, filler values, wrong units, too short...
+
+    `check` names the failed check (e.g. "non_finite", "flat", "saturated", "filler", "amplitude", "too_short",
+    "unknown_lead", "missing_lead", "missing_rate").
+    """
 
     kind = "validation"
+
+    def __init__(self, path, reason: str, check: str = "validation"):
+        self.check = check
+        super().__init__(path, reason)
 
 
 class CohortError(BenchError):
@@ -49,3 +69,8 @@ class CohortError(BenchError):
 
 class GridError(BenchError):
     """A grid file is invalid (names the file and the key)."""
+
+
+class ModelError(BenchError):
+    """A model cannot be built as configured: an input shape it does not accept, an unknown depth, a weights file
+    that is missing or does not fit the architecture, or pretrained weights that would need a download."""

@@ -1,0 +1,38 @@
+"""Lead-name normalisation: every vendor's spelling of a lead -> the names in `bench.signal.STANDARD_LEADS`.
+
+Vendors write 'aVR', 'AVR', 'avr', 'MDC_ECG_LEAD_AVR', 'Lead aVR', 'DIII', 'C1'...; this maps them all, and knows the
+non-standard leads some files carry (Frank X/Y/Z in PTB, right-sided and posterior chest leads) so they can be
+dropped with a note instead of being reported as unknown.
+"""
+from __future__ import annotations
+
+import re
+
+from bench.signal import STANDARD_LEADS
+
+_CANON = {name.lower(): name for name in STANDARD_LEADS}
+_ALIASES = {
+    "di": "I", "dii": "II", "diii": "III", "d1": "I", "d2": "II", "d3": "III", "1": "I", "2": "II", "3": "III",
+    **{f"c{i}": f"V{i}" for i in range(1, 7)},
+}
+#: Known leads that are not part of the standard 12 (dropped, with a note).
+EXTRA_LEADS = {
+    "x", "y", "z", "vx", "vy", "vz", "v7", "v8", "v9", "v3r", "v4r", "v5r", "v6r", "v7r",
+    "-avr", "avrneg", "negavr", "es", "as", "ai", "ecg", "rhythm", "pace", "pacer", "resp", "ecgx", "ecgy", "ecgz",
+}
+_PREFIX = re.compile(r"^(mdc_ecg_lead_|lead[\s_-]*|ecg[\s_-]+)", re.I)
+
+
+def _key(name: str) -> str:
+    return _PREFIX.sub("", str(name).strip()).strip().lower().replace(" ", "")
+
+
+def canonical_lead(name: str) -> str | None:
+    """Standard name of a lead ('I'..'V6'), or None if the name is not one of the standard twelve."""
+    k = _key(name)
+    return _CANON.get(k) or _ALIASES.get(k)
+
+
+def is_extra_lead(name: str) -> bool:
+    """A recognised non-standard lead (Frank XYZ, V7-V9, right-sided leads...)."""
+    return _key(name) in EXTRA_LEADS

@@ -1,0 +1,112 @@
+"""`standardise(signal)`: any decoded ECG -> (12, 5000) float32 mV at 500 Hz in the house lead order (DESIGN.md).
+
+What it does, all recorded in `meta['standardise']`:
+- derives missing limb leads from the two it has (Einthoven: II = I + III; Goldberger: aVR = -(I + II)/2,
+  aVL = I - II/2, aVF = II - I/2) and, when the file gives them, measures how far they break those laws
+  (relative RMS residual; above `EINTHOVEN_TOLERANCE` the signal gets a warning: swapped or mislabelled electrodes);
+- resamples with a polyphase filter (`scipy.signal.resample_poly`); a non-integer rate ratio (e.g. 599.88 Hz) uses
+  the closest fraction with denominator <= 1000, and the residual rate error is recorded;
+- crops or pads to `duration_s`. Rule: a longer recording keeps its centre (the start and end of an acquisition carry
+  the lead-on and filter-settling transients); a shorter one is padded at the end with each lead's last value, so no
+  step is introduced.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from bench.errors import ECGValidationError
+from bench.signal import DURATION_S, FS, STANDARD_LEADS, Signal
+
+EINTHOVEN_TOLERANCE = 0.10
+MAX_DENOMINATOR = 1000
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+def _relative_residual(residual: np.ndarray, *refs: np.ndarray) -> float:
+    scale = max(max(_rms(r - np.median(r)) for r in refs), 0.05)
+    return _rms(residual - np.median(residual)) / scale
+
+
+def _limb_leads(leads: dict[str, np.ndarray], path: str) -> tuple[dict[str, np.ndarray], list[str], dict]:
+    """Complete I, II, III, aVR, aVL, aVF; returns (leads, derived names, residuals)."""
+    derived: list[str] = []
+    have = {k for k in ("I", "II", "III") if k in leads}
+    if have == {"II", "III"}:
+        leads["I"], derived = leads["II"] - leads["III"], ["I"]
+    elif have == {"I", "III"}:
+        leads["II"], derived = leads["I"] + leads["III"], ["II"]
+    elif len(have) < 2:
+        raise ECGValidationError(path, f"cannot derive limb leads: need two of I, II, III (have {sorted(have)})",
+                                 check="missing_lead")
+    i, ii = leads["I"], leads["II"]
+    residuals: dict[str, float | None] = {"einthoven": None, "goldberger": None}
+    if "III" in leads and not derived:
+        residuals["einthoven"] = _relative_residual(i + leads["III"] - ii, i, ii)
+    else:
+        leads.setdefault("III", ii - i)
+        if "III" not in derived and "III" not in have:
+            derived.append("III")
+    formulas = {"aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
+    given = [k for k in formulas if k in leads]
+    if given:
+        residuals["goldberger"] = max(_relative_residual(leads[k] - formulas[k], leads[k], formulas[k]) for k in given)
+    for k, v in formulas.items():
+        if k not in leads:
+            leads[k] = v
+            derived.append(k)
+    return leads, derived, residuals
+
+
+def _rate_ratio(fs_in: float, fs_out: float) -> tuple[int, int]:
+    frac = Fraction(fs_out / fs_in).limit_denominator(MAX_DENOMINATOR)
+    if frac.numerator == 0:
+        raise ValueError(f"rate ratio {fs_out}/{fs_in} has no usable rational approximation")
+    return frac.numerator, frac.denominator
+
+
+def standardise(signal: Signal, *, fs: int = FS, duration_s: float = DURATION_S) -> Signal:
+    """Return a new Signal with data (12, fs * duration_s) float32 in STANDARD_LEADS order at `fs` Hz."""
+    path = signal.path
+    if not signal.fs or not np.isfinite(signal.fs) or signal.fs <= 0:
+        raise ECGValidationError(path, f"missing or invalid sampling rate ({signal.fs!r})", check="missing_rate")
+    leads = {name: np.asarray(row, dtype=np.float64) for name, row in zip(signal.leads, signal.data)}
+    missing = [v for v in STANDARD_LEADS[6:] if v not in leads]
+    if missing:
+        raise ECGValidationError(path, f"missing precordial lead(s) {missing}", check="missing_lead")
+    leads, derived, residuals = _limb_leads(leads, path)
+    warnings = list(signal.warnings)
+    for law, r in residuals.items():
+        if r is not None and r > EINTHOVEN_TOLERANCE:
+            warnings.append(f"given limb leads break {law.capitalize()}'s law (relative residual {r:.2f})")
+    x = np.stack([leads[k] for k in STANDARD_LEADS])
+    record: dict = {
+        "fs_in": float(signal.fs), "n_samples_in": int(x.shape[1]), "derived_leads": derived,
+        "einthoven_residual": residuals["einthoven"], "goldberger_residual": residuals["goldberger"],
+        "resampled_from": None,
+    }
+    if abs(signal.fs - fs) > 1e-9:
+        up, down = _rate_ratio(signal.fs, fs)
+        x = resample_poly(x, up, down, axis=1)
+        record.update(resampled_from=float(signal.fs), up=up, down=down,
+                      rate_error=float(signal.fs * up / down / fs - 1.0))
+    target = int(round(fs * duration_s))
+    n = x.shape[1]
+    if n > target:
+        start = (n - target) // 2
+        x = x[:, start:start + target]
+        record.update(crop_samples=n - target, pad_samples=0, rule=f"centre crop: kept samples {start}..{start + target}")
+    elif n < target:
+        x = np.pad(x, ((0, 0), (0, target - n)), mode="edge")
+        record.update(crop_samples=0, pad_samples=target - n, rule="end pad with each lead's last value")
+    else:
+        record.update(crop_samples=0, pad_samples=0, rule="none")
+    meta = dict(signal.meta)
+    meta["standardise"] = record
+    return Signal(data=np.ascontiguousarray(x, dtype=np.float32), fs=float(fs), leads=STANDARD_LEADS,
+                  path=signal.path, format=signal.format, meta=meta, warnings=warnings)

@@ -1,0 +1,148 @@
+"""Checks that turn a decoded Signal into a usable ECG or an `ECGValidationError` naming the file and the reason.
+
+Errors (the ECG is unusable): missing or implausible rate, NaN/inf, too short (< 8 s), unknown or duplicate or
+missing leads, flat leads, saturated leads, filler/padding values decoded as signal, implausible amplitudes (a typical
+lead peak over 10 mV usually means wrong units, as does a whole ECG under 0.05 mV; one lead over 25 mV is no ECG).
+Warnings (kept in `signal.warnings`): one lead over 10 mV, clipped runs, spikes, large DC offsets, low-amplitude
+leads. Peaks are robust (99.9th percentile of |x - median|), so a single-sample spike does not decide.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bench.errors import ECGValidationError
+from bench.readers._leads import canonical_lead, is_extra_lead
+from bench.signal import Signal
+
+MIN_DURATION_S = 8.0
+MAX_PEAK_MV = 10.0  # typical (median over leads) peak above this: wrong units
+MAX_LEAD_PEAK_MV = 25.0  # any single lead above this: not an ECG
+MIN_ECG_PEAK_MV = 0.05
+FLAT_PTP_MV = 0.01
+LIMB = ("I", "II", "III")
+PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
+#: Raw int16 values vendors use for "no data" (WFDB invalid sample, DICOM/MUSE padding, ADC rails).
+FILLER_VALUES = (-32768, 32767)
+
+
+def normalise_leads(signal: Signal) -> Signal:
+    """Map lead names to the standard spelling; drop known extra leads with a note in meta['dropped_leads'];
+    raise on unknown or duplicate names."""
+    keep, names, dropped, unknown = [], [], [], []
+    for i, name in enumerate(signal.leads):
+        canon = canonical_lead(name)
+        if canon is not None:
+            keep.append(i)
+            names.append(canon)
+        elif is_extra_lead(name):
+            dropped.append(str(name))
+        else:
+            unknown.append(str(name))
+    if unknown:
+        raise ECGValidationError(signal.path, f"unknown lead name(s) {unknown}", check="unknown_lead")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ECGValidationError(signal.path, f"duplicate lead(s) {dup}", check="duplicate_lead")
+    if dropped:
+        signal.meta["dropped_leads"] = dropped
+        signal.data = signal.data[keep]
+    signal.leads = tuple(names)
+    return signal
+
+
+def reject_filler(raw: np.ndarray, leads, path, *, values=FILLER_VALUES, min_run: int = 3) -> None:
+    """Raise when integer samples hold runs of filler values (e.g. -32768, 32767), i.e. padding decoded as signal."""
+    raw = np.atleast_2d(raw)
+    for lead, row in zip(leads, raw):
+        for v in values:
+            run = _longest_run(row == v)
+            if run >= min_run:
+                raise ECGValidationError(
+                    path, f"lead {lead}: {run} consecutive filler samples ({v}) decoded as signal", check="filler"
+                )
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(padded))
+    return int((edges[1::2] - edges[0::2]).max())
+
+
+def validate(signal: Signal, *, min_duration_s: float = MIN_DURATION_S) -> Signal:
+    """Run every check on a signal whose leads are already normalised; returns it with warnings appended."""
+    path = signal.path
+    fs = signal.fs
+    if fs is None or not np.isfinite(fs) or fs <= 0:
+        raise ECGValidationError(path, f"missing or invalid sampling rate ({fs!r})", check="missing_rate")
+    if not 50 <= fs <= 20000:
+        raise ECGValidationError(path, f"implausible sampling rate {fs} Hz", check="missing_rate")
+    x = signal.data
+    if x.ndim != 2 or x.shape[0] != len(signal.leads):
+        raise ECGValidationError(path, f"data shape {x.shape} does not match {len(signal.leads)} leads", check="shape")
+    if x.shape[1] == 0:
+        raise ECGValidationError(path, "no samples", check="too_short")
+    bad = [lead for lead, row in zip(signal.leads, x) if not np.isfinite(row).all()]
+    if bad:
+        raise ECGValidationError(path, f"NaN or infinite samples in lead(s) {bad}", check="non_finite")
+    if signal.duration_s < min_duration_s:
+        raise ECGValidationError(
+            path, f"too short: {signal.duration_s:.2f} s (< {min_duration_s:g} s)", check="too_short"
+        )
+    present = set(signal.leads)
+    missing = [v for v in PRECORDIAL if v not in present]
+    if sum(lead in present for lead in LIMB) < 2:
+        missing += [lead for lead in LIMB if lead not in present]
+    if missing:
+        raise ECGValidationError(
+            path, f"missing lead(s) {missing}: need V1-V6 and two of I, II, III", check="missing_lead"
+        )
+    _check_amplitudes(signal)
+    return signal
+
+
+def _check_amplitudes(signal: Signal) -> None:
+    path, fs, x = signal.path, signal.fs, signal.data
+    med = np.median(x, axis=1, keepdims=True)
+    dev = np.abs(x - med)
+    robust = np.percentile(dev, 99.9, axis=1)
+    peak = dev.max(axis=1)
+    ptp = x.max(axis=1) - x.min(axis=1)
+    flat = [lead for lead, p in zip(signal.leads, ptp) if p < FLAT_PTP_MV]
+    if flat:
+        raise ECGValidationError(path, f"flat lead(s) {flat} (peak-to-peak < {FLAT_PTP_MV} mV)", check="flat")
+    for lead, row, lo, hi in zip(signal.leads, x, x.min(axis=1), x.max(axis=1)):
+        at_rail = (row == lo) | (row == hi)
+        if at_rail.mean() > 0.3:
+            raise ECGValidationError(
+                path, f"lead {lead}: saturated ({at_rail.mean():.0%} of samples at its extreme)", check="saturated"
+            )
+        run = max(_longest_run(row == lo), _longest_run(row == hi))
+        if run >= max(0.1 * fs, 10):
+            signal.warnings.append(f"lead {lead}: clipped for {run / fs:.2f} s at its extreme value")
+    typical = float(np.median(robust))
+    if typical > MAX_PEAK_MV:
+        raise ECGValidationError(
+            path, f"implausible amplitude: median lead peak {typical:.1f} mV (> {MAX_PEAK_MV:g} mV: wrong units?)",
+            check="amplitude",
+        )
+    big = [f"{lead} {r:.1f} mV" for lead, r in zip(signal.leads, robust) if r > MAX_LEAD_PEAK_MV]
+    if big:
+        raise ECGValidationError(
+            path, f"implausible amplitude in {big} (> {MAX_LEAD_PEAK_MV:g} mV)", check="amplitude"
+        )
+    if robust.max() < MIN_ECG_PEAK_MV:
+        raise ECGValidationError(
+            path, f"implausible amplitude: largest lead peak {robust.max():.4f} mV (< {MIN_ECG_PEAK_MV} mV: wrong units?)",
+            check="amplitude",
+        )
+    for lead, p, r, m, d in zip(signal.leads, peak, robust, med[:, 0], ptp):
+        if r > MAX_PEAK_MV:
+            signal.warnings.append(f"lead {lead}: implausibly large peak {r:.1f} mV")
+        elif p > MAX_PEAK_MV:
+            signal.warnings.append(f"lead {lead}: spike of {p:.1f} mV")
+        if abs(m) > 2.0:
+            signal.warnings.append(f"lead {lead}: baseline offset {m:.2f} mV")
+        if d < 0.1:
+            signal.warnings.append(f"lead {lead}: low amplitude (peak-to-peak {d:.3f} mV)")
