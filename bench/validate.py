@@ -50,6 +50,34 @@ def normalise_leads(signal: Signal) -> Signal:
     return signal
 
 
+def strip_calibration(signal: Signal, *, min_s: float = 0.05) -> Signal:
+    """Cut leading/trailing segments where every lead holds the same value (a calibration pulse such as Philips'
+    trailing 1 mV step, or zero padding): no real ECG has I = II = III = V1 for 50 ms. Noted in signal.warnings and
+    meta['trimmed_samples']."""
+    x = signal.data
+    if x.ndim != 2 or x.shape[0] < 3 or x.shape[1] == 0 or not signal.fs or signal.fs <= 0:
+        return signal
+    same = (x == x[:1]).all(axis=0)
+    if not same.any():
+        return signal
+    differ = np.flatnonzero(~same)
+    if differ.size == 0:
+        return signal  # all leads identical everywhere: left for the flat/validation checks
+    start, stop = int(differ[0]), int(differ[-1]) + 1
+    head, tail = start, x.shape[1] - stop
+    min_n = max(int(min_s * signal.fs), 2)
+    head = head if head >= min_n else 0
+    tail = tail if tail >= min_n else 0
+    if head or tail:
+        signal.data = x[:, head:x.shape[1] - tail]
+        signal.meta["trimmed_samples"] = {"start": head, "end": tail}
+        signal.warnings.append(
+            f"removed {head / signal.fs:.2f} s leading and {tail / signal.fs:.2f} s trailing samples identical in "
+            "every lead (calibration pulse or padding)"
+        )
+    return signal
+
+
 def reject_filler(raw: np.ndarray, leads, path, *, values=FILLER_VALUES, min_run: int = 3) -> None:
     """Raise when integer samples hold runs of filler values (e.g. -32768, 32767), i.e. padding decoded as signal."""
     raw = np.atleast_2d(raw)
