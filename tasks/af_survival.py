@@ -1,0 +1,152 @@
+"""Incident atrial fibrillation within 5 years as discrete-time survival, with age, sex and AF-in-statement
+auxiliary heads (ECG-AI; Khurshid et al., Circulation 2022). Encoding and loss: tasks/survival_encoding.py."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench.metrics import MetricCall
+from bench.metrics.survival import km_calibration_table
+from tasks.base import register_task
+from tasks.metric_plan import PlannedTask, column, masked_bce, sigmoid
+from tasks.survival_encoding import (HORIZON_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL, encode_survival,
+                                     nnet_survival_loss_from_logits, survival_curve)
+
+SURV_COLUMNS = tuple(f"surv_{k:02d}" for k in range(N_INTERVALS))
+
+
+@register_task("af_survival")
+class AFSurvival(PlannedTask):
+    """Rows with AF follow-up (days to AF or censoring and the event flag) or AF before the ECG.
+
+    Survival metrics judge incident AF, so rows with AF before the ECG are left out of them (they still train
+    interval 0); follow-up is cut at 5 years. One ECG per patient is drawn at random each training epoch, so
+    patients with many ECGs do not dominate the loss.
+    """
+
+    heads = {"survival": N_INTERVALS, "age": 1, "sex": 1, "af_statement": 1}
+    primary_metric = "c_index"
+    risk_columns = ("risk_5y",)
+    defaults = {"survival_weight": 1.0, "age_weight": 1.0, "sex_weight": 1.0, "af_statement_weight": 1.0,
+                "age_mean": 60.0, "age_sd": 15.0, "one_ecg_per_patient": True}
+
+    # ---- data ---------------------------------------------------------------------------------------------------
+    def select(self, records: pd.DataFrame) -> np.ndarray:
+        t, e = column(records, "af_time_days"), column(records, "af_event")
+        return (np.isfinite(t) & np.isin(e, (0.0, 1.0))) | (column(records, "prevalent_af") == 1)
+
+    @staticmethod
+    def _follow_up(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        prevalent = column(records, "prevalent_af", 0.0) == 1
+        t = np.nan_to_num(column(records, "af_time_days"), nan=0.0)
+        e = np.nan_to_num(column(records, "af_event"), nan=0.0) == 1
+        return t, e, prevalent
+
+    def encode(self, records: pd.DataFrame) -> dict[str, np.ndarray]:
+        t, e, prevalent = self._follow_up(records)
+        v_censor, v_af = encode_survival(t, e, prevalent)
+        age = column(records, "age")
+        sex = column(records, "sex")
+        stmt = column(records, "af_in_statement")
+        z_age = (age - float(self.p("age_mean"))) / float(self.p("age_sd"))
+        f32 = np.float32
+        return {"v_censor": v_censor, "v_af": v_af,
+                "age": np.nan_to_num(z_age).astype(f32), "age_mask": np.isfinite(age).astype(f32),
+                "sex": np.nan_to_num(sex).astype(f32), "sex_mask": np.isin(sex, (0.0, 1.0)).astype(f32),
+                "af_statement": np.nan_to_num(stmt).astype(f32),
+                "af_statement_mask": np.isin(stmt, (0.0, 1.0)).astype(f32)}
+
+    def epoch_indices(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """One ECG per patient, drawn afresh each epoch (all rows when `one_ecg_per_patient` is false)."""
+        if not self.p("one_ecg_per_patient") or "patient_id" not in records.columns:
+            return np.arange(len(records))
+        perm = rng.permutation(len(records))
+        _, first = np.unique(records["patient_id"].astype(str).to_numpy()[perm], return_index=True)
+        return np.sort(perm[first])
+
+    # ---- model side ---------------------------------------------------------------------------------------------
+    def loss(self, outputs, targets):
+        surv = nnet_survival_loss_from_logits(outputs["survival"], targets["v_censor"], targets["v_af"]).mean()
+        total = float(self.p("survival_weight")) * surv
+        if "age" in outputs and float(self.p("age_weight")):
+            m = targets["age_mask"].reshape(-1)
+            err = (outputs["age"].reshape(-1) - targets["age"].reshape(-1)) ** 2
+            total = total + float(self.p("age_weight")) * (err * m).sum() / m.sum().clamp(min=1.0)
+        for head in ("sex", "af_statement"):
+            if head in outputs and float(self.p(f"{head}_weight")):
+                total = total + float(self.p(f"{head}_weight")) * masked_bce(
+                    outputs[head], targets[head], targets[f"{head}_mask"])
+        return total
+
+    def predict(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        surv = survival_curve(sigmoid(outputs["survival"]))
+        out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
+        out.update({f"risk_{y}y": 1.0 - surv[:, k] for y, k in YEAR_INTERVAL.items()})
+        out["score"] = out["risk_5y"]
+        if "age" in outputs:
+            out["age_pred"] = (np.asarray(outputs["age"], float).reshape(-1) * float(self.p("age_sd"))
+                               + float(self.p("age_mean")))
+        if "sex" in outputs:
+            out["p_male"] = sigmoid(np.asarray(outputs["sex"]).reshape(-1))
+        if "af_statement" in outputs:
+            out["p_af_statement"] = sigmoid(np.asarray(outputs["af_statement"]).reshape(-1))
+        return out
+
+    def oracle_scores(self, oracle: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        cols = [f"oracle_{c}" for c in SURV_COLUMNS]
+        if not set(cols) <= set(oracle.columns):
+            return None
+        surv = oracle[cols].to_numpy(dtype=float)
+        out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
+        out.update({f"risk_{y}y": 1.0 - surv[:, k] for y, k in YEAR_INTERVAL.items()})
+        out["score"] = out["risk_5y"]
+        return out
+
+    # ---- evaluation ---------------------------------------------------------------------------------------------
+    def metric_calls(self, records: pd.DataFrame, scores: pd.DataFrame) -> list[MetricCall]:
+        t, e, prevalent = self._follow_up(records)
+        incident = ~prevalent
+        h = float(HORIZON_DAYS)
+        calls: list[MetricCall] = []
+        if "risk_5y" in scores:
+            r5 = scores["risk_5y"].to_numpy(float)
+            calls += [MetricCall("c_index", "harrell_c", (t, e, r5), {"horizon": h}, incident),
+                      MetricCall("uno_c", "uno_c", (t, e, r5), {"tau": h}, incident)]
+            for y, k in YEAR_INTERVAL.items():
+                if f"risk_{y}y" in scores:
+                    calls.append(MetricCall(f"auc_{y}y", "cumulative_dynamic_auc",
+                                            (t, e, scores[f"risk_{y}y"].to_numpy(float)),
+                                            {"t": float(INTERVAL_ENDS[k])}, incident))
+            calls += [MetricCall("brier_5y", "brier_at", (t, e, 1.0 - r5), {"t": h}, incident),
+                      MetricCall("calib_km_5y", "km_calibration_error", (t, e, r5), {"t": h, "n_groups": 10},
+                                 incident),
+                      MetricCall("ici_5y", "ici", (t, e, r5), {"t": h}, incident),
+                      MetricCall("e50_5y", "e50", (t, e, r5), {"t": h}, incident),
+                      MetricCall("calib_slope_5y", "cox_calib_slope", (t, e, r5), {"t": h}, incident)]
+        if set(SURV_COLUMNS) <= set(scores.columns):
+            surv = scores[list(SURV_COLUMNS)].to_numpy(float)
+            calls.append(MetricCall("ibs", "integrated_brier", (t, e, surv), {"times": INTERVAL_ENDS}, incident))
+            calls.append(MetricCall("prevalent_auroc", "auroc", (prevalent.astype(int), 1.0 - surv[:, 0])))
+        age, sex, stmt = column(records, "age"), column(records, "sex"), column(records, "af_in_statement")
+        if "age_pred" in scores:
+            calls.append(MetricCall("age_mae", "mae", (age, scores["age_pred"].to_numpy(float)),
+                                    mask=np.isfinite(age)))
+        if "p_male" in scores:
+            calls.append(MetricCall("sex_auroc", "auroc", (sex, scores["p_male"].to_numpy(float)),
+                                    mask=np.isin(sex, (0.0, 1.0))))
+        if "p_af_statement" in scores:
+            calls.append(MetricCall("af_statement_auroc", "auroc", (stmt, scores["p_af_statement"].to_numpy(float)),
+                                    mask=np.isin(stmt, (0.0, 1.0))))
+        return calls
+
+    def tables(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Predicted 5-year risk vs Kaplan-Meier observed risk by decile of predicted risk (incident rows)."""
+        if "risk_5y" not in scores:
+            return {}
+        t, e, prevalent = self._follow_up(records.reset_index(drop=True))
+        keep = ~prevalent
+        tab = km_calibration_table(t[keep], e[keep], scores["risk_5y"].to_numpy(float)[keep],
+                                   t=float(HORIZON_DAYS), n_groups=10)
+        frame = pd.DataFrame(tab, columns=["decile", "n", "mean_predicted_risk_5y", "km_observed_risk_5y"])
+        return {"calibration_5y": frame.astype({"decile": int, "n": int})}

@@ -1,0 +1,89 @@
+"""Myocardial infarction from the 12-lead ECG: detection (`mi`) and localisation to one of six territories
+(`mi_territory`), as in PTB-XL MI detection / localisation benchmarks (Applied Soft Computing 2020)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch.nn.functional as F
+
+from bench.cohort import MI_TERRITORIES
+from bench.metrics import MetricCall
+from bench.metrics.classification import confusion_table
+from tasks.base import register_task
+from tasks.binary import CALIBRATION_METRICS, BinaryTask
+from tasks.metric_plan import PlannedTask, column
+
+
+@register_task("mi")
+class MIDetection(BinaryTask):
+    """Rows with an MI label (1/0); positive when the ECG shows myocardial infarction."""
+
+    heads = {"mi": 1}
+    head = "mi"
+    oracle_column = "oracle_p_mi"
+    metrics = (
+        ("auroc", "auroc", {}),
+        ("auprc", "auprc", {}),
+        ("accuracy", "accuracy", {"threshold": 0.5}),
+        *CALIBRATION_METRICS,
+    )
+
+    def select(self, records: pd.DataFrame) -> np.ndarray:
+        return np.isin(column(records, "mi"), (0.0, 1.0))
+
+    def target(self, records: pd.DataFrame) -> np.ndarray:
+        return (column(records, "mi") == 1).astype(int)
+
+
+def territory_index(records: pd.DataFrame) -> np.ndarray:
+    """Index into MI_TERRITORIES per row, -1 when absent or not one of the six."""
+    if "mi_territory" not in records.columns:
+        return np.full(len(records), -1)
+    lookup = {t: i for i, t in enumerate(MI_TERRITORIES)}
+    return records["mi_territory"].map(lambda v: lookup.get(v, -1) if isinstance(v, str) else -1).to_numpy(int)
+
+
+@register_task("mi_territory")
+class MITerritory(PlannedTask):
+    """MI-positive rows with a territory; 6-way softmax over AMI, ASMI, ALMI, IMI, ILMI, LMI."""
+
+    heads = {"territory": len(MI_TERRITORIES)}
+    primary_metric = "macro_auroc"
+    risk_columns = tuple(f"p_{t}" for t in MI_TERRITORIES)
+
+    def select(self, records: pd.DataFrame) -> np.ndarray:
+        return (column(records, "mi") == 1) & (territory_index(records) >= 0)
+
+    def encode(self, records: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {"territory": territory_index(records).astype(np.float32)}
+
+    def loss(self, outputs, targets):
+        return F.cross_entropy(outputs["territory"], targets["territory"].long().reshape(-1))
+
+    def predict(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        z = np.asarray(outputs["territory"], dtype=float)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        prob = z / z.sum(axis=1, keepdims=True)
+        return {f"p_{t}": prob[:, i] for i, t in enumerate(MI_TERRITORIES)}
+
+    def _proba(self, scores: pd.DataFrame) -> np.ndarray:
+        return scores[list(self.risk_columns)].to_numpy(dtype=float)
+
+    def metric_calls(self, records: pd.DataFrame, scores: pd.DataFrame) -> list[MetricCall]:
+        y, prob = territory_index(records), self._proba(scores)
+        return [MetricCall("macro_auroc", "macro_auroc", (y, prob)),
+                MetricCall("balanced_accuracy", "balanced_accuracy", (y, prob)),
+                MetricCall("accuracy", "multiclass_accuracy", (y, prob))]
+
+    def tables(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        return {"confusion_matrix": confusion_table(territory_index(records), self._proba(scores), MI_TERRITORIES)}
+
+    def oracle_scores(self, oracle: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """P(territory | MI, markers), renormalised over the six territories."""
+        cols = [f"oracle_p_{t}" for t in MI_TERRITORIES]
+        if not set(cols) <= set(oracle.columns):
+            return None
+        p = oracle[cols].to_numpy(dtype=float)
+        total = p.sum(axis=1, keepdims=True)
+        p = np.divide(p, total, out=np.full_like(p, 1.0 / len(cols)), where=total > 0)
+        return {f"p_{t}": p[:, i] for i, t in enumerate(MI_TERRITORIES)}
