@@ -19,7 +19,7 @@ from bench.errors import ModelError
 from models.base import register_model
 from models.contract import IMAGENET_MEAN, IMAGENET_STD, InputContract, check_input_shape
 from models.heads import MultiHeadModel
-from models.resnet_layout import BASE_CHANNELS, BASE_STEM, resnet_layout
+from models.resnet_layout import BASE_CHANNELS, resnet_layout
 
 _OFF = (None, False, "", "false", "none", "no", "0")
 _ON = (True, "true", "timm", "yes", "1")
@@ -81,14 +81,22 @@ def _resolve_weights(name: str, pretrained, allow_download: bool) -> tuple[bool,
 
 
 def _check_loaded(body: nn.Module, path: str) -> None:
-    """timm loads non-strictly when the classifier differs; make a file that lacks backbone tensors fail loudly."""
+    """timm loads non-strictly when the classifier differs; make a file of another architecture fail loudly.
+
+    Every backbone tensor must come from the file with its shape, and the file may hold nothing else but the
+    classifier (`fc.*`): a ResNet-34 file has every ResNet-18 tensor, so missing keys alone would not catch it.
+    """
     from timm.models import load_state_dict
 
     saved = load_state_dict(path)
-    missing = [k for k, v in body.state_dict().items() if k not in saved or saved[k].shape != v.shape]
-    if missing:
-        raise ModelError(f"{path}: weights do not fit {type(body).__name__}: {len(missing)} tensors missing or "
-                         f"of another shape (first: {missing[:3]})")
+    own = body.state_dict()
+    arch = getattr(body, "pretrained_cfg", {}).get("architecture", "this ResNet")
+    missing = [k for k, v in own.items() if k not in saved or saved[k].shape != v.shape]
+    extra = [k for k in saved if k not in own and not k.startswith("fc.")]
+    if missing or extra:
+        raise ModelError(f"{path}: weights do not fit {arch}: "
+                         f"{len(missing)} tensors missing or of another shape (first: {missing[:3]}), "
+                         f"{len(extra)} unexpected (first: {extra[:3]})")
 
 
 @register_model("resnet152", accepts=("image",))
@@ -101,12 +109,12 @@ def resnet152(input_shape, heads, *, depth: int = 152, width: float = 1.0, pretr
     import timm
 
     _, shape = check_input_shape("resnet152", input_shape, ("image",))
-    _, _, channels, stem = resnet_layout("resnet152", depth, width)
+    _, _, channels, _ = resnet_layout("resnet152", depth, width)
     name = f"resnet{int(depth)}"
     use_pretrained, path, label = _resolve_weights(name, pretrained, bool(allow_download))
-    if use_pretrained and (channels != BASE_CHANNELS or stem != BASE_STEM):
+    if use_pretrained and channels != BASE_CHANNELS:
         raise ModelError(f"model 'resnet152': ImageNet weights fit width 1.0 only, not width={width}")
-    kwargs = dict(num_classes=0, channels=channels, stem_width=stem, drop_rate=drop_rate)
+    kwargs = dict(num_classes=0, channels=channels, drop_rate=drop_rate)
     try:
         if path is not None:
             body = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=path), **kwargs)

@@ -19,7 +19,8 @@ BASE_STEM = 64
 def resnet_layout(model: str, depth: int, width: float) -> tuple[str, tuple[int, ...], tuple[int, ...], int]:
     """(block type, blocks per stage, stage channels, stem width) for a depth and width multiplier.
 
-    Widths are rounded to a multiple of 4 (at least 8) so narrow CPU variants stay well-formed.
+    Stage widths are rounded to a multiple of 4 (at least 8) so narrow CPU variants stay well-formed. The stem stays
+    64 wide at every width multiplier, as in timm's ResNet (its plain 7x7 stem is always 64 channels).
     """
     if int(depth) not in RESNET_LAYOUTS:
         raise ModelError(f"model {model!r}: depth {depth} is not one of {sorted(RESNET_LAYOUTS)}")
@@ -30,4 +31,4 @@ def resnet_layout(model: str, depth: int, width: float) -> tuple[str, tuple[int,
     def scale(c: int) -> int:
         return max(8, int(round(c * width / 4.0)) * 4)
 
-    return block, layers, tuple(scale(c) for c in BASE_CHANNELS), scale(BASE_STEM)
+    return block, layers, tuple(scale(c) for c in BASE_CHANNELS), BASE_STEM
