@@ -1,0 +1,249 @@
+"""SCP-ECG (EN 1064 / ISO 11073-91064): sections 0-11, Huffman-coded first or second differences.
+
+Hand-written because no maintained Python package reads SCP-ECG. Supported: default (19999) and file-defined Huffman
+tables (with table switching), no/first/second differences, reference-beat subtraction (sections 4 and 5 added back
+at each subtraction zone). Bimodal compression (decimated rhythm outside QRS) is refused with a clear error.
+Facts: patient id, device and acquisition time from section 1; statements from sections 8 and 11.
+"""
+from __future__ import annotations
+
+import struct
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import ECGCorruptError, ECGFormatError, ECGValidationError
+from bench.readers._leads import SCP_LEAD_IDS
+from bench.readers.base import register_format
+from bench.signal import Signal
+
+# default Huffman table (EN 1064 C.2.7.4): (prefix bits, total bits, switch, base value, MSB-first code)
+DEFAULT_TABLE = [(1, 1, 1, 0, 0x0)] + [
+    (n, n, 1, sign * v, code)
+    for v, n in zip(range(1, 9), range(3, 11))
+    for sign, code in ((1, (1 << n) - 4), (-1, (1 << n) - 3))
+] + [(10, 18, 1, 0, 0x3FE), (10, 26, 1, 0, 0x3FF)]
+
+
+def sniff(head: bytes, path: Path) -> bool:
+    if len(head) < 22:
+        return False
+    size = struct.unpack_from("<I", head, 2)[0]
+    sec_id, sec_len = struct.unpack_from("<HI", head, 8)
+    return sec_id == 0 and 16 < sec_len < 4096 and (head[16:22] == b"SCPECG" or size == path.stat().st_size)
+
+
+def _sections(path: Path, b: bytes) -> dict[int, bytes]:
+    if len(b) < 22:
+        raise ECGCorruptError(path, "SCP file shorter than its section 0 header")
+    size = struct.unpack_from("<I", b, 2)[0]
+    if size > len(b):
+        raise ECGCorruptError(path, f"SCP record length {size} exceeds the file ({len(b)} bytes): truncated")
+    _, sid, slen = struct.unpack_from("<HHI", b, 6)
+    if sid != 0 or slen < 16 or 6 + slen > len(b):
+        raise ECGCorruptError(path, "SCP section 0 (pointers) is damaged")
+    out = {}
+    for p in range(22, 6 + slen - 9, 10):
+        i, length, index = struct.unpack_from("<HII", b, p)
+        if length == 0 or index == 0:
+            continue
+        start = index - 1
+        if start < 0 or start + length > len(b) or length < 16:
+            raise ECGCorruptError(path, f"SCP section {i} points outside the file (index {index}, length {length})")
+        out[i] = b[start:start + length]
+    return out
+
+
+def _tables(path: Path, s2: bytes | None) -> list[list[tuple]]:
+    if s2 is None:
+        return [DEFAULT_TABLE]
+    n_tables = struct.unpack_from("<H", s2, 16)[0]
+    if n_tables == 19999:
+        return [DEFAULT_TABLE]
+    tables, p = [], 18
+    for _ in range(n_tables):
+        (n,) = struct.unpack_from("<H", s2, p)
+        p += 2
+        rows = []
+        for _ in range(n):
+            pre, tot, sw, base, code = struct.unpack_from("<BBBhI", s2, p)
+            p += 9
+            rev = int(f"{code & ((1 << pre) - 1):0{pre}b}"[::-1], 2) if pre else 0  # stored LSB first
+            rows.append((pre, tot, sw, base, rev))
+        tables.append(rows)
+    if not tables:
+        raise ECGCorruptError(path, "SCP section 2 defines no Huffman table")
+    return tables
+
+
+def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]], lead: str) -> np.ndarray:
+    """Decode `n` Huffman-coded values; bounded by n and by the bits available, so it cannot loop forever."""
+    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)).astype(np.int64)
+    nbits = len(bits)
+    width = 32
+    padded = np.concatenate([bits, np.zeros(width, dtype=np.int64)])
+    windows = np.zeros(nbits + 1, dtype=np.int64)  # next 32 bits at each position, MSB first
+    for k in range(width):
+        windows += padded[k:k + nbits + 1] << (width - 1 - k)
+    luts = [{(pre, code): row for row in t for pre, code in [(row[0], row[4])]} for t in tables]
+    lengths = [sorted({row[0] for row in t}) for t in tables]
+    out = np.zeros(n, dtype=np.int64)
+    pos, table, i = 0, 0, 0
+    while i < n:
+        if pos >= nbits:
+            raise ECGCorruptError(path, f"SCP lead {lead}: Huffman data ends after {i} of {n} samples")
+        w = int(windows[pos])
+        for pre in lengths[table]:
+            row = luts[table].get((pre, w >> (width - pre)))
+            if row is not None:
+                break
+        else:
+            raise ECGCorruptError(path, f"SCP lead {lead}: invalid Huffman code at bit {pos}")
+        pre, tot, switch, base, _ = row
+        if switch == 0:
+            if not 1 <= base <= len(tables):
+                raise ECGCorruptError(path, f"SCP lead {lead}: switch to missing Huffman table {base}")
+            table, pos = base - 1, pos + pre
+            continue
+        if tot > pre:
+            extra = tot - pre
+            v = (int(windows[pos + pre]) >> (width - extra)) if pos + pre <= nbits else 0
+            out[i] = v - (1 << extra) if v >> (extra - 1) else v
+        else:
+            out[i] = base
+        pos += tot
+        i += 1
+    return out
+
+
+def _undifference(d: np.ndarray, mode: int) -> np.ndarray:
+    if mode == 0:
+        return d
+    if mode == 1:
+        return np.cumsum(d)
+    if mode == 2:  # x[n] = d[n] + 2 x[n-1] - x[n-2], x[0] = d[0], x[1] = d[1]
+        x = np.empty_like(d)
+        x[:2] = d[:2]
+        # second differences: the first difference y[n] = x[n] - x[n-1] is a cumulative sum of d from n = 2
+        if len(d) > 2:
+            y = np.cumsum(np.concatenate([[d[1] - d[0]], d[2:]]))
+            x[1:] = d[0] + np.cumsum(y)
+        return x
+    raise ValueError(f"unknown difference mode {mode}")
+
+
+def _encoded_block(path: Path, sec: bytes, n_leads: int, counts_needed: list[int], tables, leads):
+    avm, interval, diff, bimodal = struct.unpack_from("<HHBB", sec, 16)
+    counts = struct.unpack_from(f"<{n_leads}H", sec, 22)
+    p = 22 + 2 * n_leads
+    rows = []
+    for lead, nbytes, n in zip(leads, counts, counts_needed):
+        if p + nbytes > len(sec):
+            raise ECGCorruptError(path, f"SCP lead {lead}: {nbytes} bytes declared past the end of its section")
+        rows.append(_undifference(_decode_lead(path, sec[p:p + nbytes], n, tables, lead), diff))
+        p += nbytes
+    return avm, interval, bimodal, rows
+
+
+def _text(b: bytes) -> str:
+    return b.split(b"\x00")[0].decode("latin-1", errors="replace").strip()
+
+
+def _section1(s1: bytes | None) -> dict:
+    meta: dict = {"device": None, "acquired": None, "patient_id": None}
+    if s1 is None:
+        return meta
+    p, date, time = 16, None, (0, 0, 0)
+    while p + 3 <= len(s1):
+        tag, length = s1[p], struct.unpack_from("<H", s1, p + 1)[0]
+        val = s1[p + 3:p + 3 + length]
+        p += 3 + length
+        if tag == 255:
+            break
+        if tag == 2:
+            meta["patient_id"] = _text(val) or None
+        elif tag == 14 and len(val) >= 14:
+            strings = [_text(x) for x in val[36:].split(b"\x00")] if len(val) > 36 else []
+            model = _text(val[8:14])
+            maker = strings[4] if len(strings) > 4 else ""
+            meta["device"] = " ".join(x for x in (maker, model) if x) or None
+        elif tag == 25 and len(val) >= 4:
+            date = (struct.unpack_from("<H", val)[0], val[2], val[3])
+        elif tag == 26 and len(val) >= 3:
+            time = (val[0], val[1], val[2])
+    if date:
+        try:
+            meta["acquired"] = datetime(*date, *time).isoformat()
+        except ValueError:
+            pass
+    return meta
+
+
+def _statements(sec: bytes | None) -> list[str]:
+    if sec is None or len(sec) < 25:
+        return []
+    out, p = [], 25
+    for _ in range(sec[24]):
+        if p + 3 > len(sec):
+            break
+        length = struct.unpack_from("<H", sec, p + 1)[0]
+        text = sec[p + 3:p + 3 + length].replace(b"\x1e", b" ").replace(b"\x00", b"")
+        line = text.decode("latin-1", errors="replace").strip()
+        if line:
+            out.append(line)
+        p += 3 + length
+    return out
+
+
+def _add_reference_beats(path, secs, tables, leads, rows, interval):
+    s4, s5 = secs.get(4), secs.get(5)
+    if s4 is None or s5 is None:
+        raise ECGCorruptError(path, "SCP uses reference-beat subtraction but section 4 or 5 is missing")
+    _, fc, n_qrs = struct.unpack_from("<HHH", s4, 16)
+    n5 = struct.unpack_from("<H", s5, 16)[0]  # reference beat length in ms
+    interval5 = struct.unpack_from("<H", s5, 18)[0]
+    if interval5 != interval:
+        raise ECGFormatError(path, "SCP reference beat and rhythm rates differ (bimodal compression): not supported")
+    n_ref = int(round(n5 * 1000 / interval5))
+    _, _, _, ref = _encoded_block(path, s5, len(leads), [n_ref] * len(leads), tables, leads)
+    for q in range(n_qrs):
+        btype, start, fid, end = struct.unpack_from("<HIII", s4, 22 + 14 * q)
+        if btype != 0:
+            continue
+        for row, beat in zip(rows, ref):
+            for s in range(start, end + 1):
+                k = s - fid + fc - 1
+                if 0 <= k < len(beat) and 0 <= s - 1 < len(row):
+                    row[s - 1] += beat[k]
+
+
+@register_format("scp", sniff=sniff, priority=20, label="SCP-ECG (EN 1064)")
+def read(path: Path) -> Signal:
+    b = path.read_bytes()
+    secs = _sections(path, b)
+    for required in (3, 6):
+        if required not in secs:
+            raise ECGCorruptError(path, f"SCP file has no section {required}")
+    s3 = secs[3]
+    n_leads, flags = s3[16], s3[17]
+    if n_leads == 0 or 18 + 9 * n_leads > len(s3):
+        raise ECGCorruptError(path, f"SCP section 3 declares {n_leads} leads it does not hold")
+    spans = [struct.unpack_from("<IIB", s3, 18 + 9 * k) for k in range(n_leads)]
+    leads = [SCP_LEAD_IDS.get(code, f"SCP lead code {code}") for _, _, code in spans]
+    counts = [end - start + 1 for start, end, _ in spans]
+    if min(counts) <= 0 or max(counts) > 10 * len(b) + 1000:
+        raise ECGCorruptError(path, f"SCP section 3 declares implausible lead lengths {counts}")
+    tables = _tables(path, secs.get(2))
+    avm, interval, bimodal, rows = _encoded_block(path, secs[6], n_leads, counts, tables, leads)
+    if bimodal:
+        raise ECGFormatError(path, "SCP bimodal compression is not supported")
+    if interval == 0:
+        raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
+    if flags & 1:
+        _add_reference_beats(path, secs, tables, leads, rows, interval)
+    n = min(counts)
+    data = np.stack([r[:n] for r in rows]).astype(np.float64) * (avm * 1e-6)  # AVM in nV -> mV
+    meta = _section1(secs.get(1))
+    meta["statements"] = _statements(secs.get(8)) + _statements(secs.get(11))
+    return Signal(data=data.astype(np.float32), fs=1e6 / interval, leads=tuple(leads), meta=meta)
