@@ -137,6 +137,12 @@ def labels_to_records(df: pd.DataFrame, where: str = "labels.csv") -> pd.DataFra
             raise _bad(where, "sex", np.flatnonzero(bad.to_numpy()), "must be 1/M/male or 0/F/female")
         df["sex"] = sex.astype(float)
     df["ecg_datetime"] = ecg_t.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    text_cols = {"file", "patient_id", "ecg_id", "statements", "mi_territory", "ecg_datetime"}
+    for c in df.columns:  # pass-through columns read as text become numbers when every value is one
+        if c not in text_cols and not c.endswith("_datetime") and df[c].dtype == object:
+            conv = pd.to_numeric(df[c].replace("", np.nan), errors="coerce")
+            if conv.notna().sum() == df[c].replace("", np.nan).notna().sum():
+                df[c] = conv
     if "ecg_id" not in df.columns:
         df["ecg_id"] = df["file"].str.replace(r"\.[A-Za-z0-9]+$", "", regex=True)
     df["ecg_id"] = df["ecg_id"].astype(str)
