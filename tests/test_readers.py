@@ -16,6 +16,18 @@ FIXTURES = [
     ("formats/muse_xml/muse_ecg1.xml", "muse_xml", 500, EIGHT, 10.0,
      {"device": "MAC55", "patient_id": "JAX01234", "acquired": "2021-05-10T13:15:18",
       "statement": "Ventricular-paced rhythm"}),
+    ("formats/hl7_aecg/example_aecg.xml", "hl7_aecg", 500, EIGHT + ("III", "aVR", "aVL", "aVF"), 10.0,
+     {"device": "Mortara Instrument, Inc. ELI250", "patient_id": "SBJ-123", "acquired": "2002-11-22T09:10:00",
+      "statement": "Sinus Rhythm"}),
+    ("formats/scp/Example.scp", "scp", 500, EIGHT + ("III", "aVR", "aVL", "aVF"), 10.0,
+     {"patient_id": "SBJ-123", "acquired": "2002-11-22T09:10:00"}),
+    ("formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml", "philips_xml", 500, STANDARD_LEADS, 10.6,
+     {"device": "PageWriter Touch", "patient_id": "9999", "acquired": "2010-01-19T15:19:22",
+      "statement": "SINUS RHYTHM"}),
+    ("formats/dicom/anonymous_ecg.dcm", "dicom", 1000, STANDARD_LEADS, 10.0,
+     {"device": "Mortara Instrument, Inc. el250", "patient_id": "642341", "acquired": "2013-01-25T10:59:19",
+      "statement": "RITMO SINUSALE"}),
+    ("real/cpsc2018/A1980.mat", "cpsc_mat", 500, STANDARD_LEADS, 10.0, {}),
     ("real/ptbdb/s0010_re.hea", "wfdb", 1000, STANDARD_LEADS, 38.4,
      {"statement": "Myocardial infarction"}),
     ("real/ptbxl/00001_lr.hea", "wfdb", 100, STANDARD_LEADS, 10.0, {}),
@@ -87,3 +99,76 @@ def test_cinc_corpus(shared_data):
         assert 0.3 <= np.median(qrs_peaks_mv(sig.data)) <= 3.0, p
         assert sig.meta["statements"], p
     assert refused == {"JS20004": "flat", "JS20008": "flat"}
+
+
+def test_aecg_and_scp_are_the_same_recording(shared_data):
+    a = standardise(read_ecg(shared_data / "formats/hl7_aecg/example_aecg.xml")).data
+    b = standardise(read_ecg(shared_data / "formats/scp/Example.scp")).data
+    corr = [np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)]
+    assert min(corr) > 0.99, corr
+    v2 = STANDARD_LEADS.index("V2")
+    assert qrs_peaks_mv(b)[v2] == pytest.approx(1.97, abs=0.15)
+
+
+def test_philips_limb_leads_rebuilt_and_calibration_pulse_removed(shared_data):
+    sig = read_ecg(shared_data / "formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml")
+    assert sig.meta["limb_leads"] == "rebuilt from Philips residuals"
+    assert sig.meta["trimmed_samples"] == {"start": 0, "end": 200}
+    out = standardise(sig)
+    assert out.meta["standardise"]["einthoven_residual"] < 0.01
+    assert not any("law" in w for w in out.warnings)
+
+
+def test_dicom_rhythm_group_not_median(shared_data):
+    sig = read_ecg(shared_data / "formats/dicom/anonymous_ecg.dcm")
+    assert sig.meta["multiplex_group"] == "RHYTHM" and sig.n_samples == 10000
+
+
+def test_cpsc_corpus(shared_data):
+    for p in sorted((shared_data / "real/cpsc2018").glob("*.mat")):
+        sig = read_ecg(p)
+        assert sig.format == "cpsc_mat" and sig.fs == 500 and sig.leads == STANDARD_LEADS
+        assert sig.duration_s >= 10 and sig.meta["sex"] in ("Male", "Female")
+        assert 0.3 <= np.median(qrs_peaks_mv(sig.data)) <= 3.0, p
+        assert standardise(sig).data.shape == (12, 5000)
+
+
+def test_format_detected_from_content_not_extension(shared_data, tmp_path):
+    for rel, fmt in [("formats/muse_xml/muse_ecg1.xml", "muse_xml"), ("formats/scp/Example.scp", "scp"),
+                     ("formats/dicom/anonymous_ecg.dcm", "dicom"), ("formats/hl7_aecg/example_aecg.xml", "hl7_aecg")]:
+        renamed = tmp_path / f"export_{fmt}.bin"
+        renamed.write_bytes((shared_data / rel).read_bytes())
+        assert detect_format(renamed) == fmt
+        assert read_ecg(renamed).format == fmt
+
+
+def test_lead_names_normalised():
+    from bench.readers._leads import canonical_lead, is_extra_lead, lead_from_code
+
+    for name, canon in [("aVR", "aVR"), ("AVR", "aVR"), ("avr", "aVR"), ("v1", "V1"), ("MDC_ECG_LEAD_I", "I"),
+                        ("Lead I", "I"), ("MDC_ECG_LEAD_AVF", "aVF"), ("DIII", "III"), ("C6", "V6")]:
+        assert canonical_lead(name) == canon
+    assert canonical_lead("vx") is None and is_extra_lead("vx") and not is_extra_lead("foo")
+    assert lead_from_code("5.6.3-9-61") == "III" and lead_from_code("2:62") == "aVR"
+    assert canonical_lead(lead_from_code("X1", "Lead V3 (Wilson)")) == "V3"
+
+
+def test_inspect_json(shared_data, capsys):
+    import json
+
+    from bench.cli import main
+
+    good = shared_data / "formats/dicom/anonymous_ecg.dcm"
+    bad = shared_data / "real/cinc2021/JS20004.hea"
+    assert main(["inspect", "--json", str(good)]) == 0
+    (rec,) = json.loads(capsys.readouterr().out)
+    assert set(rec) == {"path", "format", "fs", "leads", "samples", "duration_s", "lead_peak_mv", "statements",
+                        "warnings"}
+    assert rec["format"] == "dicom" and rec["fs"] == 1000 and rec["samples"] == 10000 and rec["duration_s"] == 10
+    assert 0.3 < max(rec["lead_peak_mv"].values()) < 5
+    assert main(["inspect", "--json", str(good), str(bad)]) == 1
+    recs = json.loads(capsys.readouterr().out)
+    assert recs[1]["path"] == str(bad) and recs[1]["error"]["kind"] == "validation"
+    assert "flat" in recs[1]["error"]["message"] and str(bad) in recs[1]["error"]["message"]
+    assert main(["inspect", str(good)]) == 0
+    assert "format dicom, 1000 Hz, 12 leads" in capsys.readouterr().out
