@@ -138,6 +138,11 @@ def _check_amplitudes(signal: Signal) -> None:
     peak = dev.max(axis=1)
     ptp = x.max(axis=1) - x.min(axis=1)
     flat = [lead for lead, p in zip(signal.leads, ptp) if p < FLAT_PTP_MV]
+    if len(flat) == len(signal.leads) and ptp.max() > 0:  # every lead tiny but moving: scaled, not disconnected
+        raise ECGValidationError(
+            path, f"implausible amplitude: largest lead peak-to-peak {ptp.max():.2e} mV (wrong units?)",
+            check="amplitude",
+        )
     if flat:
         raise ECGValidationError(path, f"flat lead(s) {flat} (peak-to-peak < {FLAT_PTP_MV} mV)", check="flat")
     for lead, row, lo, hi in zip(signal.leads, x, x.min(axis=1), x.max(axis=1)):

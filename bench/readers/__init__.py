@@ -24,7 +24,7 @@ def _check_file(path: Path, max_bytes: int | None) -> int:
     if size > limit:
         raise ECGTooLargeError(path, f"file is {size} bytes, over the {limit}-byte bound; refused before parsing")
     if size == 0:
-        raise ECGFormatError(path, "empty file")
+        raise ECGFormatError(path, "empty file (0 bytes)")
     return size
 
 
