@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.simulator import dipole
 from bench.simulator.config import SIM_VERSION, SimConfig
 from bench.simulator.generate import BATCH, plan_cohort, public_labels, render_batch
 from bench.simulator.writers import write_muse_xml, write_wfdb
@@ -32,7 +31,7 @@ def _write_batch(args) -> np.ndarray:
             write_muse_xml(path, x, int(r["fs"]), patient_id=r["patient_id"], age=r["age"], sex=int(r["sex"]),
                            acquired=r["ecg_datetime"], statements=r["statements"], measurements=meas)
         else:
-            write_wfdb(path, dipole.twelve_from_eight(x), int(r["fs"]), age=r["age"], sex=int(r["sex"]),
+            write_wfdb(path, x, int(r["fs"]), age=r["age"], sex=int(r["sex"]),
                        statements=r["statements"], acquired=r["ecg_datetime"])
     return hr
 

@@ -109,7 +109,7 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
 
 
 def render_batch(rows: pd.DataFrame, batch_index: int, seed: int, cfg: SimConfig | None = None):
-    """Render plan rows (<= BATCH) -> (native: list of (8, T) float64 quantised mV at the file rate,
+    """Render plan rows (<= BATCH) -> (native: list of (12, T) WFDB or (8, T) MUSE quantised mV at the file rate,
     standardised (B, 12, 5000) float32, measured heart rate (B,))."""
     cfg = cfg or SimConfig()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1, batch_index]))
@@ -126,9 +126,11 @@ def render_batch(rows: pd.DataFrame, batch_index: int, seed: int, cfg: SimConfig
         if fs == 250:
             x = resample_poly(x, 1, 2, axis=-1)
         x = np.round(x / LSB[fmt]) * LSB[fmt]
+        if fmt == "wfdb":  # WFDB stores all 12 leads, each rounded to the format's resolution
+            x = np.round(dipole.twelve_from_eight(x) / LSB[fmt]) * LSB[fmt]
         native.append(x)
         up = resample_poly(x, 2, 1, axis=-1) if fs == 250 else x
-        std[i] = dipole.twelve_from_eight(up)
+        std[i] = up if fmt == "wfdb" else dipole.twelve_from_eight(up)
     return native, std, hr
 
 
