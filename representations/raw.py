@@ -1,0 +1,41 @@
+"""`raw`: the standardised (12, 5000) matrix, as the ECG-AI 1D CNN takes it (Circulation 2022)."""
+from __future__ import annotations
+
+import numpy as np
+
+from bench.signal import N_SAMPLES, STANDARD_LEADS
+from representations.base import Representation, register_representation
+
+NORMALISATIONS = ("ecg", "lead", "none")
+
+
+@register_representation("raw", kind="sequence")
+class Raw(Representation):
+    """The signal in mV, optionally z-scored per ECG.
+
+    normalise: "ecg" (ECG-AI: one mean and standard deviation over all leads and samples of each ECG), "lead" (each
+    lead on its own) or "none" (millivolts as recorded). Nothing is fitted, so no statistic crosses splits.
+    """
+
+    version = "1"
+
+    def __init__(self, *, normalise: str = "ecg", eps: float = 1e-6):
+        self.normalise = normalise
+        self.eps = eps
+
+    def _check(self) -> None:
+        if self.normalise not in NORMALISATIONS:
+            raise ValueError(f"raw: normalise must be one of {NORMALISATIONS}, not {self.normalise!r}")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        self._check()
+        X = np.asarray(X, dtype=np.float32)
+        if self.normalise == "none":
+            return X.copy()
+        axes = (1, 2) if self.normalise == "ecg" else (2,)
+        mu = X.mean(axis=axes, keepdims=True)
+        sd = X.std(axis=axes, keepdims=True)
+        return ((X - mu) / np.maximum(sd, self.eps)).astype(np.float32)
+
+    def output_shape(self) -> tuple[int, ...]:
+        return (len(STANDARD_LEADS), N_SAMPLES)
