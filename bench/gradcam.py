@@ -135,7 +135,7 @@ def save_gradcam_figures(model: nn.Module, inputs, ids: Sequence, head: str, out
 def _sequence_figure(Figure, sig: np.ndarray, cam: np.ndarray, fs: float, leads: Sequence[str]):
     n_leads, n = sig.shape
     t_end = n / fs
-    fig = Figure(figsize=(10, 1.0 + 0.8 * n_leads))
+    fig = Figure(figsize=(10, 1.0 + 0.8 * n_leads), layout="constrained")
     axes = fig.subplots(n_leads, 1, sharex=True, squeeze=False)[:, 0]
     for i, ax in enumerate(axes):
         lo, hi = float(sig[i].min()), float(sig[i].max())
@@ -152,7 +152,7 @@ def _sequence_figure(Figure, sig: np.ndarray, cam: np.ndarray, fs: float, leads:
 
 def _image_figure(Figure, img: np.ndarray, cam: np.ndarray):
     h, w = img.shape[1:]
-    fig = Figure(figsize=(max(4.0, 8.0 * w / max(h, w)), max(3.0, 8.0 * h / max(h, w))))
+    fig = Figure(figsize=(max(4.0, 8.0 * w / max(h, w)), max(3.0, 8.0 * h / max(h, w))), layout="constrained")
     ax = fig.subplots()
     ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1), interpolation="nearest")
     ax.imshow(cam, cmap="jet", alpha=0.4, vmin=0, vmax=1, interpolation="bilinear")
