@@ -51,9 +51,33 @@ def _einthoven(y: np.ndarray) -> float:
     return float(np.sqrt(np.mean(r * r)) / max(np.sqrt(np.mean(y[1].astype(np.float64) ** 2)), 1.0))
 
 
-def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
-    from sierraecg.xli import xli_decode
+def _xli_decode(path: Path, data: bytes, n_leads: int, n: int) -> list[np.ndarray]:
+    """XLI chunks -> int16 leads with sierraecg's LZW and delta decoders, but bounded: each chunk header is checked
+    against the payload and each LZW stream is read for at most 2n bytes (a damaged stream can otherwise expand
+    quadratically or walk backwards forever)."""
+    from sierraecg.lzw import LzwDecoder
+    from sierraecg.xli import xli_decode_deltas
 
+    leads, offset = [], 0
+    while offset < len(data) and len(leads) < n_leads:
+        if offset + 8 > len(data):
+            raise ECGCorruptError(path, f"Philips XLI chunk header cut at byte {offset}")
+        size = int.from_bytes(data[offset:offset + 4], "little", signed=True)
+        start = int.from_bytes(data[offset + 6:offset + 8], "little", signed=True)
+        if size <= 0 or offset + 8 + size > len(data):
+            raise ECGCorruptError(path, f"Philips XLI chunk {len(leads)} declares {size} bytes past the payload")
+        decoder = LzwDecoder(data[offset + 8:offset + 8 + size], bits=10)
+        buf = []
+        while len(buf) < 2 * n and (b := decoder.read()) != -1:
+            buf.append(b & 0xFF)
+        if len(buf) < 2 * n:
+            raise ECGCorruptError(path, f"Philips XLI lead {len(leads)} holds {len(buf) // 2} of {n} samples")
+        leads.append(np.asarray(xli_decode_deltas(buf, start), dtype=np.int64))
+        offset += 8 + size
+    return leads
+
+
+def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
     encoding = _attr(wf, "dataencoding", default="Base64")
     if encoding.lower() != "base64":
         raise ECGCorruptError(path, f"Philips waveform encoding {encoding!r} not supported")
@@ -63,7 +87,7 @@ def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
         raise ECGCorruptError(path, f"Philips parsedwaveforms: bad base64 ({e})") from e
     method = _attr(wf, "compressmethod", "compression", default="Uncompressed")
     if method.upper() == "XLI":
-        chunks = xli_decode(raw, labels)
+        chunks = _xli_decode(path, raw, len(labels), n)
         if len(chunks) < len(labels) or any(len(c) < n for c in chunks[: len(labels)]):
             got = [len(c) for c in chunks]
             raise ECGCorruptError(path, f"Philips XLI data holds {got} samples, expected {len(labels)} x {n}")

@@ -69,6 +69,8 @@ def _tables(path: Path, s2: bytes | None) -> list[list[tuple]]:
         for _ in range(n):
             pre, tot, sw, base, code = struct.unpack_from("<BBBhI", s2, p)
             p += 9
+            if not (1 <= pre <= 32 and pre <= tot <= pre + 32):
+                raise ECGCorruptError(path, f"SCP Huffman code with {pre} prefix bits and {tot} total bits")
             rev = int(f"{code & ((1 << pre) - 1):0{pre}b}"[::-1], 2) if pre else 0  # stored LSB first
             rows.append((pre, tot, sw, base, rev))
         tables.append(rows)
