@@ -1,7 +1,8 @@
 """`python -m bench inspect FILE... [--json]`: what the readers make of ECG files, or why they refuse them.
 
 Per file: format, rate, leads, samples, duration, per-lead peak amplitude (mV, from the lead's median), statements
-and warnings; or the error kind and message. With --json, a JSON array with one object per file. The exit status is
+and warnings (the reader's and those of `standardise`, e.g. limb leads that break Einthoven's law); or the error
+kind and message. With --json, a JSON array with one object per file. The exit status is
 1 if any file failed.
 """
 from __future__ import annotations
@@ -23,9 +24,11 @@ def describe(path: str) -> dict:
 
     from bench.errors import ECGReadError
     from bench.readers import read_ecg
+    from bench.standardise import standardise
 
     try:
         sig = read_ecg(path)
+        warnings = standardise(sig).warnings  # adds the Einthoven/Goldberger check of given limb leads
     except ECGReadError as e:
         return {"path": str(path), "error": {"kind": e.kind, "message": str(e)}}
     peaks = np.abs(sig.data - np.median(sig.data, axis=1, keepdims=True)).max(axis=1)
@@ -38,7 +41,7 @@ def describe(path: str) -> dict:
         "duration_s": round(sig.duration_s, 4),
         "lead_peak_mv": {lead: round(float(p), 3) for lead, p in zip(sig.leads, peaks)},
         "statements": list(sig.meta.get("statements") or []),
-        "warnings": list(sig.warnings),
+        "warnings": list(warnings),
     }
 
 

@@ -105,8 +105,10 @@ def read(path: Path) -> Signal:
     statements = [str(a.UnformattedTextValue) for a in ds.get("WaveformAnnotationSequence", [])
                   if a.get("UnformattedTextValue")]
     acquired = parse_datetime(str(ds.get("AcquisitionDateTime", "") or "").split("+")[0], _DT)
-    if acquired is None and ds.get("AcquisitionDate"):
-        acquired = parse_datetime(f"{ds.AcquisitionDate}{ds.get('AcquisitionTime', '') or ''}".split("+")[0], _DT)
+    for date, time in (("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime"),
+                       ("StudyDate", "StudyTime")):
+        if acquired is None and ds.get(date):
+            acquired = parse_datetime(f"{ds.get(date)}{ds.get(time, '') or ''}".split("+")[0], _DT)
     meta = {
         "device": " ".join(str(v) for v in (ds.get("Manufacturer"), ds.get("ManufacturerModelName")) if v) or None,
         "acquired": acquired,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from bench.readers.base import parse_datetime, register_format, unit_scale_to_mv
 from bench.signal import Signal
 from bench.validate import reject_filler
 
-_B64_JUNK = re.compile(r"[\s]+")
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -41,7 +39,7 @@ def _decode_lead(path: Path, lead_el, lead: str) -> np.ndarray:
     if payload is None:
         raise ECGCorruptError(path, f"MUSE lead {lead}: no WaveFormData")
     try:
-        raw = base64.b64decode(_B64_JUNK.sub("", payload), validate=True)
+        raw = base64.b64decode("".join(payload.split()), validate=True)
     except (binascii.Error, ValueError) as e:
         raise ECGCorruptError(path, f"MUSE lead {lead}: bad base64 ({e})") from e
     size = int(_xml.text(lead_el, "LeadSampleSize") or 2)

@@ -82,7 +82,7 @@ def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
     if encoding.lower() != "base64":
         raise ECGCorruptError(path, f"Philips waveform encoding {encoding!r} not supported")
     try:
-        raw = base64.b64decode(re.sub(r"\s+", "", wf.text or ""), validate=True)
+        raw = base64.b64decode("".join((wf.text or "").split()), validate=True)
     except (binascii.Error, ValueError) as e:
         raise ECGCorruptError(path, f"Philips parsedwaveforms: bad base64 ({e})") from e
     method = _attr(wf, "compressmethod", "compression", default="Uncompressed")

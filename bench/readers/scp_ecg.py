@@ -1,7 +1,7 @@
 """SCP-ECG (EN 1064 / ISO 11073-91064): sections 0-11, Huffman-coded first or second differences.
 
 Hand-written because no maintained Python package reads SCP-ECG. Supported: default (19999) and file-defined Huffman
-tables (with table switching), no/first/second differences, reference-beat subtraction (sections 4 and 5 added back
+tables (with table switching) or no section 2 (plain int16 samples), no/first/second differences, reference-beat subtraction (sections 4 and 5 added back
 at each subtraction zone). Bimodal compression (decimated rhythm outside QRS) is refused with a clear error.
 Facts: patient id, device and acquisition time from section 1; statements from sections 8 and 11.
 """
@@ -55,9 +55,10 @@ def _sections(path: Path, b: bytes) -> dict[int, bytes]:
     return out
 
 
-def _tables(path: Path, s2: bytes | None) -> list[list[tuple]]:
+def _tables(path: Path, s2: bytes | None) -> list[list[tuple]] | None:
+    """Huffman tables of section 2; None when the file has no section 2 (samples stored as plain int16)."""
     if s2 is None:
-        return [DEFAULT_TABLE]
+        return None
     n_tables = struct.unpack_from("<H", s2, 16)[0]
     if n_tables == 19999:
         return [DEFAULT_TABLE]
@@ -79,8 +80,12 @@ def _tables(path: Path, s2: bytes | None) -> list[list[tuple]]:
     return tables
 
 
-def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]], lead: str) -> np.ndarray:
+def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | None, lead: str) -> np.ndarray:
     """Decode `n` Huffman-coded values; bounded by n and by the bits available, so it cannot loop forever."""
+    if tables is None:
+        if len(data) < 2 * n:
+            raise ECGCorruptError(path, f"SCP lead {lead}: {len(data)} bytes hold fewer than {n} int16 samples")
+        return np.frombuffer(data[: 2 * n], dtype="<i2").astype(np.int64)
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)).astype(np.int64)
     nbits = len(bits)
     width = 32
