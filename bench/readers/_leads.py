@@ -33,9 +33,13 @@ def canonical_lead(name: str) -> str | None:
     return _CANON.get(k) or _ALIASES.get(k)
 
 
+_UNLABELLED = re.compile(r"^(channel|ch)\d+$")
+
+
 def is_extra_lead(name: str) -> bool:
-    """A recognised non-standard lead (Frank XYZ, V7-V9, right-sided leads...)."""
-    return _key(name) in EXTRA_LEADS
+    """A recognised non-standard lead (Frank XYZ, V7-V9, right-sided leads...) or an unlabelled extra channel."""
+    k = _key(name)
+    return k in EXTRA_LEADS or bool(_UNLABELLED.match(k))
 
 
 #: SCP-ECG lead identification codes (EN 1064 table), also used in DICOM/MDC lead codes ("5.6.3-9-N", "2:N").

@@ -106,7 +106,8 @@ def _labels(wf, chars) -> list[str]:
         labels = text.split()
         return labels[:count] if count else labels
     count = count or int(_xml.text(chars, "numberchannelsallocated") or 12)
-    return list(STD12[:count])
+    # unlabelled channels past the standard twelve are extra leads (dropped by lead normalisation)
+    return list(STD12[:count]) + [f"Channel {k}" for k in range(13, count + 1)]
 
 
 def _statements(doc) -> list[str]:
@@ -150,7 +151,8 @@ def read(path: Path) -> Signal:
             meta_extra["limb_leads"] = "rebuilt from Philips residuals"
     x = np.asarray(x, dtype=np.int64)
     reject_filler(x, labels, path)
-    resolution = float(_attr(wf, "resolution") or _xml.text(chars, "resolution") or 5.0)  # uV per LSB
+    resolution = float(_attr(wf, "resolution") or _xml.text(chars, "resolution")  # uV per LSB (1.04 / 1.03)
+                       or _xml.text(chars, "signalresolution") or 5.0)
     offset = float(_attr(wf, "signaloffset", default=0) or 0)
     data = ((x - offset) * resolution * 1e-3).astype(np.float32)
     date = _attr(acq, "date") or _xml.text(acq, "acquisitiondate")
