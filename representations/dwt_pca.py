@@ -25,6 +25,7 @@ from representations.base import Representation, register_representation
 
 N_STATS = 4
 _CHUNK = 256
+_KEEP_BYTES = 1 << 30  # training signals up to this size: clean and decompose them once during fit
 
 
 @register_representation("dwt_pca", kind="vector")
@@ -77,10 +78,13 @@ class DwtPca(Representation):
         log_energy = np.log(np.mean(d ** 2, axis=1) + 1e-12)
         return np.stack([mu, sd, skew, log_energy], axis=-1).reshape(len(Z), -1)
 
-    def _raw_features(self, X: np.ndarray) -> np.ndarray:
-        out = []
+    def _coefficient_chunks(self, X: np.ndarray):
         for i in range(0, len(X), _CHUNK):
-            C, bands = self.coefficients(self.clean(X[i:i + _CHUNK]))
+            yield self.coefficients(self.clean(X[i:i + _CHUNK]))
+
+    def _features_of(self, chunks) -> np.ndarray:
+        out = []
+        for C, bands in chunks:
             Z = self.pca_.transform(C.transpose(0, 2, 1).reshape(-1, C.shape[1])).reshape(len(C), C.shape[2], -1)
             out.append(self._stats(Z, bands))
         return np.concatenate(out) if out else np.zeros((0, N_STATS * int(self.n_components)))
@@ -93,18 +97,20 @@ class DwtPca(Representation):
             raise ValueError("dwt_pca: fit needs at least one training ECG")
         n_rows = len(X) * X.shape[-1]
         stride = max(1, int(np.ceil(n_rows / int(self.pca_max_rows))))
-        rows = []
-        for i in range(0, len(X), _CHUNK):
-            C, _ = self.coefficients(self.clean(X[i:i + _CHUNK]))
+        keep = X.nbytes <= _KEEP_BYTES  # keep the training coefficients for the scaler, or recompute them
+        rows, kept = [], []
+        for C, bands in self._coefficient_chunks(X):
             rows.append(C.transpose(0, 2, 1).reshape(-1, C.shape[1])[::stride])
+            if keep:
+                kept.append((C, bands))
         self.pca_ = PCA(n_components=int(self.n_components), svd_solver="full").fit(np.concatenate(rows))
-        self.scaler_ = StandardScaler().fit(self._raw_features(X))
+        self.scaler_ = StandardScaler().fit(self._features_of(kept if keep else self._coefficient_chunks(X)))
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "pca_"):
             raise RuntimeError("dwt_pca: transform before fit (fit on the training split first)")
-        return self.scaler_.transform(self._raw_features(np.asarray(X))).astype(np.float32)
+        return self.scaler_.transform(self._features_of(self._coefficient_chunks(np.asarray(X)))).astype(np.float32)
 
     def output_shape(self) -> tuple[int, ...]:
         return (N_STATS * int(self.n_components),)
