@@ -89,7 +89,7 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     p_wave = np.where(p["af_rhythm"][:, None, None], 0.0, p_wave)
 
     # QRS
-    sept = np.where(lbbb[:, None], vec(0.30, 0.05, 0.25), vec(-0.12, 0.05, -0.25))
+    sept = np.where(lbbb[:, None], vec(0.30, 0.05, 0.25), vec(-0.12, -0.06, -0.25))
     main = np.where(lbbb[:, None], vec(1.0, 0.3, 0.6), vec(1.3, 0.55, -0.15))
     late = np.where(lbbb[:, None], vec(0.9, -0.1, 0.7), vec(-0.2, -0.2, 0.65))
     c_sept = np.where(lbbb, 0.15, 0.20) * d
