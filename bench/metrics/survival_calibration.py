@@ -43,9 +43,14 @@ def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
 
 
 def weighted_quantile(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
+    """np.quantile (linear interpolation) of the rows repeated by their weights, without repeating them."""
     order = np.argsort(x, kind="mergesort")
-    cw = np.cumsum(w[order])
-    return np.interp(np.asarray(q) * cw[-1], cw - w[order] / 2.0, x[order])
+    xs, cw = x[order], np.cumsum(w[order])
+    pos = np.asarray(q, dtype=float) * (cw[-1] - 1)
+    lo = np.floor(pos)
+    at_lo = xs[np.minimum(np.searchsorted(cw, lo, side="right"), len(xs) - 1)]
+    at_hi = xs[np.minimum(np.searchsorted(cw, np.minimum(lo + 1, cw[-1] - 1), side="right"), len(xs) - 1)]
+    return at_lo + (pos - lo) * (at_hi - at_lo)
 
 
 def cox_breslow(time, event, x, w, n_iter: int = 60):
