@@ -1,0 +1,223 @@
+"""The paper's figures (PNG and PDF, byte-deterministic: no dates or software versions in the metadata).
+
+- `accuracy_vs_compute`: primary metric against FLOPs per ECG per task, with the Pareto front;
+- `resolution_sweep`: metric, FLOPs and training time against the rendered image width, the best matrix model as
+  reference;
+- `gradcam_montage`: the Grad-CAM maps the runs logged, one tile per representation x model;
+- the curve figures (calibration, ROC, Kaplan-Meier vs predicted) are in `bench.report.curves`.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.report.runs import RunSet
+
+KIND_MARKER = {"sequence": "o", "image": "s", "vector": "^"}
+KIND_LABEL = {"sequence": "matrix (12 x T)", "image": "image", "vector": "features"}
+PNG_META = {"Software": None}
+PDF_META = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
+
+
+def new_figure(n_panels: int, *, ncols: int = 2, panel=(5.6, 4.0)):
+    """A Figure with n panels in a grid (no pyplot state: figures are independent and thread-safe)."""
+    from matplotlib.figure import Figure
+
+    ncols = max(1, min(ncols, n_panels))
+    nrows = max(1, math.ceil(n_panels / ncols))
+    fig = Figure(figsize=(panel[0] * ncols, panel[1] * nrows), layout="constrained", dpi=100)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def save(fig, out_dir: Path, name: str) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, pdf = out_dir / f"{name}.png", out_dir / f"{name}.pdf"
+    fig.savefig(png, dpi=150, metadata=PNG_META)
+    fig.savefig(pdf, metadata=PDF_META)
+    return [png, pdf]
+
+
+def colours(ids: list[str]) -> dict[str, tuple]:
+    """A fixed colour per id (tab10, then tab20), assigned in sorted order so every figure agrees."""
+    from matplotlib import colormaps
+
+    pal = list(colormaps["tab10"].colors) + list(colormaps["tab20"].colors[1::2])
+    return {k: pal[i % len(pal)] for i, k in enumerate(sorted(ids))}
+
+
+def _finite(v) -> bool:
+    try:
+        return v is not None and math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _missing_note(ax, rows: pd.DataFrame) -> None:
+    miss = rows[rows["n_seeds"] == 0]
+    if len(miss):
+        text = "missing: " + ", ".join(f"{r.representation}/{r.model}" for r in miss.itertuples())
+        ax.text(0.01, 0.01, text, transform=ax.transAxes, fontsize=7, color="firebrick", va="bottom", wrap=True)
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """Indices of the points no other point beats on both cost (lower x) and metric, sorted by x."""
+    sign = 1.0 if higher_is_better else -1.0
+    order = np.lexsort((-sign * y, x))
+    front, best = [], -np.inf
+    for i in order:
+        if sign * y[i] > best:
+            front.append(i)
+            best = sign * y[i]
+    return np.array(front, dtype=int)
+
+
+def accuracy_vs_compute(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
+    from bench.report.tables import higher_is_better
+
+    tasks = rs.tasks
+    fig, axes = new_figure(len(tasks))
+    col = colours(sorted(agg["representation"].unique()))
+    for ax, task in zip(axes, tasks):
+        m = rs.primary(task)
+        rows = agg[agg["task"] == task].sort_values(["representation", "model"], kind="mergesort")
+        ok = rows[(rows["n_seeds"] > 0) & np.isfinite(rows[f"test/{m}"].astype(float))
+                  & np.isfinite(rows["compute/flops_per_ecg"].astype(float))]
+        for _, r in ok.iterrows():
+            x, y = float(r["compute/flops_per_ecg"]), float(r[f"test/{m}"])
+            lo, hi = r.get(f"test/{m}_lo"), r.get(f"test/{m}_hi")
+            yerr = [[y - lo], [hi - y]] if _finite(lo) and _finite(hi) else None
+            ax.errorbar([x], [y], yerr=yerr, fmt=KIND_MARKER.get(r["rep_kind"], "D"), color=col[r["representation"]],
+                        ms=7, capsize=2, lw=1)
+            ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7)
+        if len(ok):
+            x = ok["compute/flops_per_ecg"].to_numpy(float)
+            y = ok[f"test/{m}"].to_numpy(float)
+            task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
+            f = pareto_front(x, y, higher_is_better(task_name))
+            ax.step(x[f], y[f], where="post", color="0.3", ls="--", lw=1, zorder=0)
+        ax.set_xscale("log")
+        ax.margins(x=0.12, y=0.08)
+        ax.set_xlabel("forward FLOPs per ECG (log)")
+        ax.set_ylabel(f"test {m} (mean over seeds, 95% CI)")
+        ax.set_title(task)
+        ax.grid(True, which="major", alpha=0.3)
+        _missing_note(ax, rows)
+    _legend(fig, col, agg, ncols=2 if len(tasks) == 1 else 4)
+    fig.suptitle("Accuracy vs compute (dashed: Pareto front)")
+    return save(fig, out_dir, "accuracy_vs_compute")
+
+
+def _legend(fig, col: dict, agg: pd.DataFrame, ncols: int = 4) -> None:
+    from matplotlib.lines import Line2D
+
+    kinds = agg.drop_duplicates("representation").set_index("representation")["rep_kind"]
+    handles = [Line2D([], [], color=c, marker=KIND_MARKER.get(kinds.get(rep, ""), "D"), ls="",
+                      label=f"{rep} ({KIND_LABEL.get(kinds.get(rep, ''), '?')})") for rep, c in col.items()]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), ncols), fontsize=8,
+               frameon=False)
+
+
+def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Per task: metric, FLOPs and training time against image width, one line per image model; the best matrix
+    model's metric as a dashed reference."""
+    from bench.report.aggregate import best_by
+    from bench.report.tables import higher_is_better
+
+    img = agg[(agg["rep_kind"] == "image") & np.isfinite(agg["width"].astype(float))]
+    tasks = rs.tasks
+    fig, axes = new_figure(3 * len(tasks), ncols=3, panel=(4.3, 3.3))
+    col = colours(sorted(img["model"].unique()))
+    for t, task in enumerate(tasks):
+        m = rs.primary(task)
+        task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
+        ax_m, ax_f, ax_t = axes[3 * t: 3 * t + 3]
+        for model, rows in img[(img["task"] == task) & (img["n_seeds"] > 0)].groupby("model", sort=True):
+            rows = rows.sort_values("width")
+            w = rows["width"].to_numpy(float)
+            y = rows[f"test/{m}"].to_numpy(float)
+            err = np.vstack([y - rows[f"test/{m}_lo"].to_numpy(float), rows[f"test/{m}_hi"].to_numpy(float) - y])
+            ax_m.errorbar(w, y, yerr=np.where(np.isfinite(err), err, 0), marker="s", color=col[model], capsize=2,
+                          label=model)
+            ax_f.plot(w, rows["compute/flops_per_ecg"].to_numpy(float), marker="s", color=col[model], label=model)
+            ax_t.plot(w, rows["compute/train_s"].to_numpy(float), marker="s", color=col[model], label=model)
+        ref = best_by(agg, task, f"test/{m}", higher_is_better(task_name), rep_kind="sequence")
+        if ref is not None:
+            ax_m.axhline(ref[f"test/{m}"], color="0.3", ls="--", lw=1,
+                         label=f"best matrix: {ref['representation']}/{ref['model']}")
+            ax_f.axhline(ref["compute/flops_per_ecg"], color="0.3", ls="--", lw=1)
+            ax_t.axhline(ref["compute/train_s"], color="0.3", ls="--", lw=1)
+        ax_m.set_ylabel(f"test {m}")
+        ax_f.set_ylabel("FLOPs per ECG (log)")
+        ax_f.set_yscale("log")
+        ax_t.set_ylabel("training time (s)")
+        widths = sorted(set(img.loc[img["task"] == task, "width"].astype(float)))
+        for ax in (ax_m, ax_f, ax_t):
+            ax.set_xlabel("image width (px, log scale)")
+            if widths:
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(widths, [f"{w:g}" for w in widths])
+                ax.minorticks_off()
+            ax.grid(True, alpha=0.3)
+        for ax, what in ((ax_m, m), (ax_f, "FLOPs"), (ax_t, "training time")):
+            ax.set_title(f"{task}: {what}", fontsize=10)
+        if img[img["task"] == task].empty:
+            ax_m.text(0.5, 0.5, "no image representation with a width", ha="center", transform=ax_m.transAxes)
+        else:
+            ax_m.legend(fontsize=7)
+        _missing_note(ax_m, img[img["task"] == task])
+    fig.suptitle("Image-resolution sweep (dashed: best matrix model)")
+    return save(fig, out_dir, "resolution_sweep")
+
+
+def gradcam_montage(rs: RunSet, out_dir: Path, *, per_pair: int = 1) -> list[Path]:
+    """One Grad-CAM tile per representation x model of the first task whose runs logged maps (lowest seed)."""
+    import matplotlib.image as mpimg
+    import mlflow
+
+    from bench.report.artifacts import download_dir
+
+    tiles = []
+    for task in rs.tasks:
+        runs = rs.runs[rs.runs["task"] == task].sort_values(["representation", "model", "seed"], kind="mergesort")
+        for (rep, model), rows in runs.groupby(["representation", "model"], sort=True):
+            for rid, seed in zip(rows["run_id"], rows["seed"]):
+                arts = mlflow.MlflowClient(rs.tracking_uri).list_artifacts(rid, "gradcam")
+                pngs = sorted(a.path for a in arts if a.path.endswith(".png"))[:per_pair]
+                if pngs:
+                    local = download_dir(rs.tracking_uri, rid, "gradcam")
+                    tiles += [(f"{task}: {rep} / {model} (seed {seed})\n{Path(p).name}",
+                               mpimg.imread(str(Path(local) / Path(p).name))) for p in pngs]
+                    break
+        if tiles:
+            break
+    fig, axes = new_figure(max(1, len(tiles)), ncols=3, panel=(5.0, 4.4))
+    for ax, (title, im) in zip(axes, tiles):
+        ax.imshow(im)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    if not tiles:
+        axes[0].text(0.5, 0.5, "missing: no run logged Grad-CAM maps", ha="center", va="center", color="firebrick")
+        axes[0].axis("off")
+    fig.suptitle("Grad-CAM: where each model looks (first test ECG)")
+    return save(fig, out_dir, "gradcam_montage")
+
+
+def build_figures(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    from bench.report import curves
+
+    with matplotlib.rc_context({"font.size": 9, "svg.hashsalt": "repbench", "pdf.fonttype": 42}):
+        files = accuracy_vs_compute(rs, agg, out_dir)
+        files += curves.calibration_curves(rs, out_dir)
+        files += curves.roc_curves(rs, out_dir)
+        files += curves.km_vs_predicted(rs, out_dir)
+        files += resolution_sweep(rs, agg, out_dir)
+        files += gradcam_montage(rs, out_dir)
+    return files

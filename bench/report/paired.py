@@ -1,0 +1,129 @@
+"""Paired comparisons of two models of one task, recomputed from the runs' `predictions.csv` joined on `ecg_id`.
+
+Every model of a task is scored on the same test set (the split seed is fixed per grid), so the two prediction
+tables are aligned row for row on `ecg_id` and resampled with the same patient bootstrap draws
+(`bench.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
+the mean over paired seeds of metric(A) - metric(B), its 95 % interval the percentile interval of that mean over
+the shared resamples. Metrics are the task's own (`task.metric_calls`, re-weighted per resample). DeLong's test
+(`bench.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
+reported (every seed must agree for a small p).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+SCORE, ORACLE = "score_", "oracle_"
+
+
+@dataclass
+class Paired:
+    diff: float = float("nan")
+    lo: float = float("nan")
+    hi: float = float("nan")
+    p_boot: float = float("nan")
+    p_delong: float = float("nan")
+    seeds: list[int] = field(default_factory=list)
+    note: str = ""
+    a: float = float("nan")  # metric of A, mean over the paired seeds
+    b: float = float("nan")
+
+
+def split_predictions(pred: pd.DataFrame, which: str = SCORE) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records: the label columns, scores: `which`-prefixed columns with the prefix removed)."""
+    labels = [c for c in pred.columns if not c.startswith((SCORE, ORACLE))]
+    scores = pred[[c for c in pred.columns if c.startswith(which)]]
+    return pred[labels], scores.rename(columns=lambda c: c[len(which):])
+
+
+def align(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
+    """`b` reordered to `a`'s ecg_id order, or None if the two runs were not scored on the same ECGs."""
+    if len(a) != len(b) or set(a["ecg_id"]) != set(b["ecg_id"]) or a["ecg_id"].duplicated().any():
+        return None
+    return b.set_index("ecg_id").loc[a["ecg_id"]].reset_index()
+
+
+def primary_evaluator(task, primary: str, records: pd.DataFrame, scores: pd.DataFrame):
+    """(weights -> the task's primary metric, the MetricCall behind it or None).
+
+    Tasks describing their evaluation as metric calls are re-weighted (a patient drawn k times weighs k); any
+    other task is evaluated on the resampled rows with `task.evaluate`.
+    """
+    from bench.bootstrap import resample_rows
+    from bench.metrics import evaluate_calls
+
+    records, scores = records.reset_index(drop=True), scores.reset_index(drop=True)
+    if hasattr(task, "metric_calls"):
+        calls = [c for c in task.metric_calls(records, scores) if c.key == primary]
+        if calls:
+            return (lambda w: evaluate_calls(calls, w)[primary]), calls[0]
+
+    def generic(w):
+        if w is None:
+            return float(task.evaluate(records, scores).get(primary, np.nan))
+        rows = resample_rows(np.asarray(w, dtype=int))
+        return float(task.evaluate(records.iloc[rows].reset_index(drop=True),
+                                   scores.iloc[rows].reset_index(drop=True)).get(primary, np.nan))
+
+    return generic, None
+
+
+def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n_rows) patient-bootstrap weights, the draws every run of this test set shares."""
+    from bench.bootstrap import bootstrap_indices, resample_weights as weights
+
+    pids = np.asarray(patient_ids).astype(str)
+    return weights(pids, bootstrap_indices(pids, n_boot, seed))
+
+
+def compare(task, primary: str, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFrame], *,
+            n_boot: int = 200, seed: int = 0, which_b: str = SCORE) -> Paired:
+    """Paired difference metric(A) - metric(B) over the seeds both have. `which_b='oracle_'` compares A with the
+    oracle columns stored in A's own predictions (the oracle gap)."""
+    seeds = sorted(set(preds_a) & set(preds_b))
+    if not seeds:
+        return Paired(note="no seed finished for both")
+    ref = preds_a[seeds[0]]
+    weights = resample_weights(ref["patient_id"].to_numpy(), n_boot, seed)
+    diffs, va, vb, boot, p_delong = [], [], [], np.zeros(len(weights)), []
+    for s in seeds:
+        a, b = align(ref, preds_a[s]), align(ref, preds_b[s])
+        if a is None or b is None:
+            return Paired(seeds=seeds, note="not paired: the runs were scored on different test ECGs")
+        fa, call_a = primary_evaluator(task, primary, *split_predictions(a))
+        fb, call_b = primary_evaluator(task, primary, *split_predictions(b, which_b))
+        va.append(fa(None))
+        vb.append(fb(None))
+        diffs.append(va[-1] - vb[-1])
+        boot += np.array([fa(w) - fb(w) for w in weights])
+        p_delong.append(_delong(call_a, call_b))
+    boot /= len(seeds)
+    boot = boot[np.isfinite(boot)]
+    out = Paired(diff=float(np.mean(diffs)), seeds=seeds, a=float(np.mean(va)), b=float(np.mean(vb)))
+    if len(boot):
+        out.lo, out.hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+        n = len(boot)  # (1 + count) / (1 + n): a p-value can not be smaller than the resampling resolves
+        out.p_boot = float(min(1.0, 2 * min((1 + (boot <= 0).sum()) / (1 + n), (1 + (boot >= 0).sum()) / (1 + n))))
+    finite = [p for p in p_delong if math.isfinite(p)]
+    out.p_delong = max(finite) if len(finite) == len(p_delong) and finite else float("nan")
+    return out
+
+
+def _delong(call_a, call_b) -> float:
+    """DeLong p when both primary metrics are the AUROC of the same binary target (NaN otherwise)."""
+    if call_a is None or call_b is None or call_a.metric != "auroc" or call_b.metric != "auroc":
+        return float("nan")
+    from bench.bootstrap import delong_test
+
+    keep = np.ones(len(call_a.arrays[0]), dtype=bool)
+    for c in (call_a, call_b):
+        if c.mask is not None:
+            keep &= np.asarray(c.mask, dtype=bool)
+    (ya, sa), (yb, sb) = ((np.asarray(c.arrays[0])[keep], np.asarray(c.arrays[1], float)[keep])
+                          for c in (call_a, call_b))
+    if not np.array_equal(ya, yb):
+        return float("nan")
+    return float(delong_test(ya, sa, sb)[2])

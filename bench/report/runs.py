@@ -1,0 +1,161 @@
+"""Load a grid's MLflow runs into one frame: one row per cell (the newest FINISHED run of each cell key), plus the
+cells that are expected but have no finished run, with the reason.
+
+Expected cells come from the grid file when one is given; otherwise from the runs themselves: every task seen x
+every (representation, model) pair seen in any run x every seed seen. A grid run only creates compatible pairs, so
+that product is what the grid asked for, and a cell that never ran (or failed) shows up as missing.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+AXES = ["task", "representation", "model"]
+CELL = AXES + ["seed"]
+
+
+@dataclass
+class RunSet:
+    """`runs`: finished cells, columns `run_id`, task, representation, model, seed, task_name, rep_name, rep_kind,
+    model_name, depth, width, primary, plus MLflow's `metrics.*`, `params.*`, `tags.*`.
+    `cells`: every expected cell with `status` (FINISHED, FAILED, KILLED, RUNNING, missing) and `reason`."""
+
+    experiment: str
+    tracking_uri: str
+    runs: pd.DataFrame
+    cells: pd.DataFrame
+
+    def metric(self, name: str) -> str:
+        return f"metrics.{name}"
+
+    @property
+    def tasks(self) -> list[str]:
+        return sorted(self.cells["task"].unique())
+
+    def pairs(self, task: str) -> list[tuple[str, str]]:
+        c = self.cells[self.cells["task"] == task]
+        return sorted(set(zip(c["representation"], c["model"])))
+
+    def n_expected_seeds(self, task: str, representation: str, model: str) -> int:
+        c = self.cells
+        return int(((c["task"] == task) & (c["representation"] == representation) & (c["model"] == model)).sum())
+
+    def primary(self, task: str) -> str:
+        row = self.cells[self.cells["task"] == task].iloc[0]
+        return str(row["primary"])
+
+
+def search_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:
+    """All runs of the experiment, via `mlflow.search_runs` (empty frame if the experiment does not exist)."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        if mlflow.get_experiment_by_name(experiment) is None:
+            return pd.DataFrame()
+        return mlflow.search_runs(experiment_names=[experiment], max_results=100_000, output_format="pandas",
+                                  order_by=["attributes.start_time DESC"])
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def _registry_info(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add rep_kind (sequence/image/vector) and primary (the task's primary metric) from the registries."""
+    from representations import REPRESENTATIONS
+    from tasks import TASKS
+
+    kinds = {n: REPRESENTATIONS.entry(n).info["kind"] for n in frame["rep_name"].unique() if n in REPRESENTATIONS}
+    prim = {n: TASKS.entry(n).info["primary_metric"] for n in frame["task_name"].unique()}
+    frame["rep_kind"] = frame["rep_name"].map(kinds).fillna("unknown")
+    frame["primary"] = frame["task_name"].map(prim)
+    return frame
+
+
+def _param(df: pd.DataFrame, key: str) -> pd.Series:
+    col = f"params.{key}"
+    return df[col] if col in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+
+
+def _numeric_param(df: pd.DataFrame, key: str) -> pd.Series:
+    return pd.to_numeric(_param(df, key), errors="coerce")
+
+
+def normalise(raw: pd.DataFrame) -> pd.DataFrame:
+    """Named columns for the grid axes and the parameters the report uses."""
+    if raw.empty:
+        return pd.DataFrame(columns=["run_id", "status", "start_time", *CELL, "cell_key", "reason", "task_name",
+                                     "rep_name", "model_name", "depth", "width"])
+    df = raw.copy()
+    df = df[df.get("tags.cell_key", pd.Series(index=df.index, dtype=object)).notna()]
+    for axis in AXES:
+        df[axis] = df[f"tags.{axis}"].astype(str)
+    df["seed"] = pd.to_numeric(df["tags.seed"], errors="coerce").astype("Int64")
+    df["cell_key"] = df["tags.cell_key"]
+    reason = df["tags.status_reason"] if "tags.status_reason" in df.columns else pd.Series("", index=df.index)
+    df["reason"] = reason.fillna("").astype(str)
+    df["task_name"] = _param(df, "task.name").fillna(df["task"])
+    df["rep_name"] = _param(df, "representation.name").fillna(df["representation"])
+    df["model_name"] = _param(df, "model.name").fillna(df["model"])
+    df["depth"] = _numeric_param(df, "model.params.depth")
+    df["width"] = _numeric_param(df, "representation.params.width")
+    return df
+
+
+def pick_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(finished: newest FINISHED run per cell, attempts: newest run per cell of any status)."""
+    df = df.sort_values(["start_time", "run_id"], ascending=[False, True], kind="mergesort")
+    finished = df[df["status"] == "FINISHED"].drop_duplicates(CELL)
+    attempts = df.drop_duplicates(CELL)
+    return finished, attempts
+
+
+def expected_from_runs(attempts: pd.DataFrame) -> pd.DataFrame:
+    tasks = attempts[["task", "task_name"]].drop_duplicates("task")
+    pairs = attempts[["representation", "model", "rep_name", "model_name"]].drop_duplicates(["representation", "model"])
+    seeds = pd.DataFrame({"seed": sorted(attempts["seed"].dropna().unique())})
+    return tasks.merge(pairs, how="cross").merge(seeds, how="cross")
+
+
+def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
+    from bench.grid import load_grid
+
+    cells, _ = load_grid(grid_name_or_path).expand()
+    return pd.DataFrame([{"task": c.task.id, "task_name": c.task.name, "representation": c.representation.id,
+                          "model": c.model.id, "rep_name": c.representation.name, "model_name": c.model.name,
+                          "seed": c.seed} for c in cells])
+
+
+def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> RunSet:
+    """The experiment's runs, one per cell, and the expected cells with their status."""
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).is_file():
+        raise LookupError(f"no MLflow store at {tracking_uri}; run a grid first (python -m bench run --grid NAME) "
+                          "or pass --results / --tracking-uri")
+    df = normalise(search_runs(tracking_uri, experiment))
+    if df.empty and not grid:
+        raise LookupError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
+                          "cell_key tag); run a grid first: python -m bench run --grid NAME")
+    finished, attempts = pick_cells(df) if len(df) else (df, df)
+    expected = expected_from_grid(grid) if grid else expected_from_runs(attempts)
+    if expected.empty:
+        raise LookupError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
+                          "cell_key tag); run a grid first: python -m bench run --grid NAME")
+    expected["seed"] = expected["seed"].astype("Int64")
+    status = attempts.set_index(CELL)[["status", "reason"]]
+    cells = expected.join(status, on=CELL)
+    done = pd.MultiIndex.from_frame(finished[CELL]) if len(finished) else pd.MultiIndex.from_tuples([], names=CELL)
+    is_done = pd.MultiIndex.from_frame(cells[CELL]).isin(done)
+    cells.loc[is_done, "status"] = "FINISHED"
+    cells["status"] = cells["status"].fillna("missing")
+    cells["reason"] = np.where(cells["status"] == "missing", "no run", cells["reason"].fillna(""))
+    cells = _registry_info(cells)
+    runs = finished.merge(cells[CELL + ["rep_kind", "primary"]], on=CELL, how="inner")
+    runs = runs.sort_values(CELL, kind="mergesort").reset_index(drop=True)
+    cells = cells.sort_values(CELL, kind="mergesort").reset_index(drop=True)
+    return RunSet(experiment, tracking_uri, runs, cells)

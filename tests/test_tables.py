@@ -1,0 +1,229 @@
+"""Tables from MLflow runs: seed aggregation, missing cells, paired comparisons, byte-identical output.
+
+The runs are written with MlflowClient in the layout `bench.runner` produces (tags, params, metrics, predictions
+artifact, metrics from `evaluate_with_ci`) for the `mi` task with realistic scores: a weak matrix model, a stronger image model, one failed cell
+and one cell that never ran.
+"""
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from bench.evaluation import evaluate_with_ci
+from bench.report.runs import load_runs
+from bench.tracking import client_for, default_tracking_uri, log_metrics, log_params, set_tags
+from representations.base import REPRESENTATIONS, Representation, register_representation
+from tasks import TASKS
+
+EXPERIMENT = "repbench-tbl"
+N_PATIENTS, N_BOOT = 90, 60
+# (representation id, representation name, width, model id, model name, depth, signal strength, GFLOPs)
+PAIRS = [
+    ("raw", "tbl_matrix_test", None, "cnn1d", "cnn1d", None, 1.0, 0.29),
+    ("raw", "tbl_matrix_test", None, "resnet1d", "resnet1d", 18, 1.2, 0.9),
+    ("image@64", "tbl_image_test", 64, "resnet152", "resnet152", 18, 1.6, 2.0),
+    ("image@128", "tbl_image_test", 128, "resnet152", "resnet152", 18, 1.7, 7.5),
+    ("dwt_pca", "tbl_vector_test", None, "mlp", "mlp", None, 0.8, 0.0001),
+]
+SEEDS = [0, 1, 2]
+FAILED = ("image@128", "resnet152", 2)  # ends FAILED
+NEVER = ("dwt_pca", "mlp")  # no run at all for seed 1
+
+
+@pytest.fixture(scope="module")
+def registered():
+    """Three representation kinds, registered for this module only (the report reads a run's kind from them)."""
+    for name, kind in (("tbl_matrix_test", "sequence"), ("tbl_image_test", "image"), ("tbl_vector_test", "vector")):
+        register_representation(name, kind=kind)(type(name, (Representation,), {}))
+    yield
+    for name in ("tbl_matrix_test", "tbl_image_test", "tbl_vector_test"):
+        REPRESENTATIONS.unregister(name)
+
+
+def _test_set(rng):
+    """ECGs of N_PATIENTS patients (1-3 ECGs each): a latent severity and a label drawn from its true risk."""
+    rows = []
+    for p in range(N_PATIENTS):
+        latent = rng.normal(0.0, 1.0)
+        y = int(rng.random() < _sigmoid(2.5 * latent - 1.5))
+        for k in range(rng.integers(1, 4)):
+            rows.append({"ecg_id": f"e{p:03d}_{k}", "patient_id": f"p{p:03d}", "mi": y, "latent": latent})
+    return pd.DataFrame(rows)
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def make_runs(results: Path, registered_ok=True) -> dict:
+    """Write the grid's runs; returns {(rep, model, seed): (run_id, auroc)} for the finished ones."""
+    rng = np.random.default_rng(7)
+    test = _test_set(rng)
+    uri = default_tracking_uri(results)
+    client = client_for(uri)
+    exp = client.create_experiment(EXPERIMENT, artifact_location=(results.resolve() / "mlruns").as_uri())
+    truth = {}
+    task = TASKS.get("mi")()
+    tmp = results / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    for rep, rep_name, width, model, model_name, depth, strength, gflops in PAIRS:
+        for seed in SEEDS:
+            if (rep, model) == NEVER and seed == 1:
+                continue
+            srng = np.random.default_rng(zlib.crc32(f"{rep}/{model}/{seed}".encode()))
+            score = _sigmoid(strength * test["latent"].to_numpy() - 1 + srng.normal(0, 1.0, len(test)))
+            oracle = _sigmoid(2.5 * test["latent"].to_numpy() - 1.5)  # the true risk
+            tags = {"cell_key": f"{rep}-{model}-{seed}", "task": "mi", "representation": rep, "model": model,
+                    "seed": str(seed), "grid": "tbl", "source": "synthetic:300,seed=1"}
+            run = client.create_run(exp, run_name=f"mi/{rep}/{model}/s{seed}", tags=tags)
+            rid = run.info.run_id
+            params = {"task.name": "mi", "representation.name": rep_name, "model.name": model_name, "seed": seed,
+                      "train.lr": 3e-4}
+            if width:
+                params["representation.params.width"] = width
+            if depth:
+                params["model.params.depth"] = depth
+            log_params(client, rid, params)
+            if (rep, model, seed) == FAILED:
+                set_tags(client, rid, {"status_reason": "RuntimeError: out of memory"})
+                client.set_terminated(rid, "FAILED")
+                continue
+            records = test[["ecg_id", "patient_id", "mi"]]
+            measured, _ = evaluate_with_ci(task, records, pd.DataFrame({"score": score}), n_boot=N_BOOT, seed=0,
+                                           oracle_scores=pd.DataFrame({"score": oracle}))
+            metrics = {**measured, "compute/params": 1e6 * gflops ** 0.5, "compute/flops_per_ecg": gflops * 1e9,
+                       "compute/train_s": 30 * gflops + 5 + seed, "compute/peak_rss_mb": 900 + 100 * gflops,
+                       "compute/repr_ms_per_ecg": 0.1 if rep == "raw" else 2.0 + (width or 0) / 32,
+                       "compute/repr_bytes_per_ecg": 12 * 5000 * 4 if rep == "raw" else 3 * (width or 8) ** 2,
+                       "compute/infer_ms_per_ecg": 1.5 * gflops + 0.2,
+                       "data/n_test_patients": N_PATIENTS, "data/n_test": len(test)}
+            log_metrics(client, rid, metrics)
+            log_metrics(client, rid, [(k, 0.7 - 0.05 * e + 0.01 * seed, e) for e in range(4)
+                                      for k in ("train/loss", "val/loss")])
+            preds = records.assign(score_score=score, oracle_score=oracle)
+            path = tmp / "predictions.csv"
+            preds.to_csv(path, index=False)
+            client.log_artifact(rid, str(path))
+            set_tags(client, rid, {"status_reason": "ok"})
+            client.set_terminated(rid, "FINISHED")
+            truth[(rep, model, seed)] = (rid, roc_auc_score(records["mi"], score))
+    return {"uri": uri, "truth": truth, "test": test}
+
+
+@pytest.fixture(scope="module")
+def grid_runs(tmp_path_factory, registered):
+    results = tmp_path_factory.mktemp("tbl-results")
+    return {**make_runs(results), "results": results}
+
+
+def test_load_runs_marks_failed_and_never_run_cells(grid_runs):
+    rs = load_runs(grid_runs["uri"], EXPERIMENT)
+    assert len(rs.runs) == len(grid_runs["truth"])
+    cells = rs.cells.set_index(["representation", "model", "seed"])
+    assert cells.loc[FAILED, "status"] == "FAILED"
+    assert "out of memory" in cells.loc[FAILED, "reason"]
+    assert cells.loc[(*NEVER, 1), "status"] == "missing"
+    assert set(rs.runs["rep_kind"]) == {"sequence", "image", "vector"}
+    assert rs.primary("mi") == "auroc"
+
+
+def test_tables_aggregate_seeds_and_mark_missing(grid_runs, tmp_path):
+    from bench.report import build_report
+
+    build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=100)
+    md = (tmp_path / "tables" / "leaderboard_mi.md").read_text()
+    csv = pd.read_csv(tmp_path / "tables" / "leaderboard_mi.csv")
+    truth = grid_runs["truth"]
+    for rep, _, _, model, *_ in PAIRS:
+        vals = [a for (r, m, s), (_, a) in truth.items() if (r, m) == (rep, model)]
+        row = csv[(csv["representation"] == rep) & (csv["model"] == model)].iloc[0]
+        assert math.isclose(float(row["test/auroc"]), np.mean(vals), rel_tol=1e-5)
+        assert int(row["n_seeds"]) == len(vals)
+    assert "| image@128 | resnet152 |" in md and "2/3 (incomplete)" in md
+    # rows are ordered best first
+    order = csv["test/auroc"].astype(float).to_list()
+    assert order == sorted(order, reverse=True)
+    tex = (tmp_path / "tables" / "leaderboard_mi.tex").read_text()
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "image@128" in tex
+    assert not re.search(r"[^\\]_", tex.split("\\begin{tabular}")[1]), "unescaped underscore in LaTeX body"
+    gap = pd.read_csv(tmp_path / "tables" / "oracle_gap.csv")
+    assert (gap["gap"].astype(float) < 0).all()  # the oracle knows the true risk
+
+
+def test_missing_cells_are_never_blank(grid_runs, tmp_path):
+    from bench.report import build_report
+
+    client = client_for(grid_runs["uri"])
+    exp = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    # a pair that only ever failed: every column of its row must read 'missing'
+    run = client.create_run(exp, tags={"cell_key": "k-fail", "task": "mi", "representation": "raw",
+                                       "model": "dilated", "seed": "0", "grid": "tbl"})
+    log_params(client, run.info.run_id, {"task.name": "mi", "representation.name": "tbl_matrix_test",
+                                         "model.name": "dilated_resnet1d"})
+    client.set_terminated(run.info.run_id, "FAILED")
+    try:
+        build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=50)
+    finally:
+        client.delete_run(run.info.run_id)
+    for p in (tmp_path / "tables").glob("*.md"):
+        for line in p.read_text().splitlines():
+            if line.startswith("|"):
+                assert "||" not in line.replace(" ", ""), f"blank cell in {p.name}: {line}"
+    md = (tmp_path / "tables" / "leaderboard_mi.md").read_text()
+    row = next(line for line in md.splitlines() if "| dilated |" in line)
+    assert row.count("missing") >= 3
+    comp = (tmp_path / "tables" / "compute.csv").read_text()
+    assert "raw,dilated,0,missing" in comp
+
+
+def test_tables_are_byte_identical(grid_runs, tmp_path):
+    from bench.report import build_report
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    build_report(grid_runs["uri"], EXPERIMENT, a, figures=False, n_boot=50)
+    build_report(grid_runs["uri"], EXPERIMENT, b, figures=False, n_boot=50)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
+    """The difference is recomputed from both runs' predictions, seed by seed, on the seeds both finished."""
+    from bench.bootstrap import delong_test
+    from bench.report import build_report
+
+    build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=100)
+    mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", dtype={"seeds": str})
+    truth, test = grid_runs["truth"], grid_runs["test"]
+    twin = mvi[(mvi["image"] == "image@128 / resnet152") & (mvi["matrix"] == "raw / resnet1d")].iloc[0]
+    assert twin["comparison"] == "resnet152 vs resnet1d, depth 18"
+    assert twin["seeds"] == "0,1"  # seed 2 of image@128 failed: not paired
+    expect = np.mean([truth[("image@128", "resnet152", s)][1] - truth[("raw", "resnet1d", s)][1] for s in (0, 1)])
+    assert math.isclose(float(twin["diff"]), expect, rel_tol=1e-5)
+    assert float(twin["diff_lo"]) < float(twin["diff"]) < float(twin["diff_hi"])
+    # DeLong on each seed's predictions, the largest p reported
+    client = client_for(grid_runs["uri"])
+    ps = []
+    for s in (0, 1):
+        preds = []
+        for rep, model in (("image@128", "resnet152"), ("raw", "resnet1d")):
+            path = client.download_artifacts(truth[(rep, model, s)][0], "predictions.csv", str(tmp_path))
+            preds.append(pd.read_csv(path, dtype={"ecg_id": str}).set_index("ecg_id").loc[test["ecg_id"]])
+        ps.append(delong_test(test["mi"].to_numpy(), preds[0]["score_score"], preds[1]["score_score"])[2])
+    assert math.isclose(float(twin["p_delong"]), max(ps), rel_tol=1e-5)
+    best = mvi[mvi["comparison"] == "best image vs best matrix"].iloc[0]
+    lb = pd.read_csv(tmp_path / "tables" / "leaderboard_mi.csv")
+    lb["pair"] = lb["representation"] + " / " + lb["model"]
+    for side, kind in (("image", "image"), ("matrix", "sequence")):
+        top = lb[lb["rep_kind"] == kind].sort_values("test/auroc", ascending=False).iloc[0]
+        assert best[side] == top["pair"]
+    # flops ratio from the logged compute of the two models
+    assert math.isclose(float(twin["flops_ratio"]), 7.5 / 0.9, rel_tol=1e-6)
