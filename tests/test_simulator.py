@@ -22,9 +22,9 @@ def test_shapes_einthoven_and_determinism(small):
     records, signals, oracle = small
     assert signals.shape == (len(records), 12, 5000) and signals.dtype == np.float32
     assert len(oracle) == len(records) and (oracle["ecg_id"].to_numpy() == records["ecg_id"].to_numpy()).all()
-    # Einthoven / Goldberger: exact where the file stores 8 leads (MUSE), within one 1-uV step where every lead
-    # is stored rounded (WFDB, as PTB-XL)
-    for fmt, tol in (("muse", 1e-5), ("wfdb", 1.05e-3)):
+    # Einthoven / Goldberger: exact where the file stores 8 leads (MUSE), within 2 uV where every lead
+    # is stored rounded to 1 uV (WFDB, as PTB-XL; 250 Hz files are interpolated after rounding)
+    for fmt, tol in (("muse", 1e-5), ("wfdb", 2e-3)):
         i, ii, iii, avr, avl, avf = (signals[(records["format"] == fmt).to_numpy(), k] for k in range(6))
         assert np.abs(iii - (ii - i)).max() < tol
         assert np.abs(avr + (i + ii) / 2).max() < tol
