@@ -187,7 +187,8 @@ def _section1(s1: bytes | None) -> dict:
     return meta
 
 
-def _statements(sec: bytes | None) -> list[str]:
+def _statements(sec: bytes | None, *, type_byte: bool = False) -> list[str]:
+    """Statements of section 8 (text) or 11 (universal statements: a type byte, then NUL-separated texts)."""
     if sec is None or len(sec) < 25:
         return []
     out, p = [], 25
@@ -195,34 +196,46 @@ def _statements(sec: bytes | None) -> list[str]:
         if p + 3 > len(sec):
             break
         length = struct.unpack_from("<H", sec, p + 1)[0]
-        text = sec[p + 3:p + 3 + length].replace(b"\x1e", b" ").replace(b"\x00", b"")
-        line = text.decode("latin-1", errors="replace").strip()
+        text = sec[p + 3 + int(type_byte):p + 3 + length]
+        parts = [t.decode("latin-1", errors="replace").strip() for t in text.replace(b"\x1e", b"\x00").split(b"\x00")]
+        line = " ".join(t for t in parts if t)
         if line:
             out.append(line)
         p += 3 + length
     return out
 
 
-def _add_reference_beats(path, secs, tables, leads, rows, interval):
+def _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval) -> list[np.ndarray]:
+    """Residual rhythm + reference beat (section 5) over each type-0 subtraction zone of section 4, in nV.
+
+    Sample s (1-based, record time) of a zone takes reference-beat sample `fc - fiducial + s` (1-based), where fc is
+    the reference beat's fiducial point; the two sections may use different amplitude multipliers."""
     s4, s5 = secs.get(4), secs.get(5)
     if s4 is None or s5 is None:
         raise ECGCorruptError(path, "SCP uses reference-beat subtraction but section 4 or 5 is missing")
-    _, fc, n_qrs = struct.unpack_from("<HHH", s4, 16)
-    n5 = struct.unpack_from("<H", s5, 16)[0]  # reference beat length in ms
+    ref_ms, fc, n_qrs = struct.unpack_from("<HHH", s4, 16)
     interval5 = struct.unpack_from("<H", s5, 18)[0]
     if interval5 != interval:
         raise ECGFormatError(path, "SCP reference beat and rhythm rates differ (bimodal compression): not supported")
-    n_ref = int(round(n5 * 1000 / interval5))
-    _, _, _, ref = _encoded_block(path, s5, len(leads), [n_ref] * len(leads), tables, leads)
-    for q in range(n_qrs):
-        btype, start, fid, end = struct.unpack_from("<HIII", s4, 22 + 14 * q)
-        if btype != 0:
-            continue
-        for row, beat in zip(rows, ref):
-            for s in range(start, end + 1):
-                k = s - fid + fc - 1
-                if 0 <= k < len(beat) and 0 <= s - 1 < len(row):
-                    row[s - 1] += beat[k]
+    if 22 + 14 * n_qrs > len(s4):
+        raise ECGCorruptError(path, f"SCP section 4 declares {n_qrs} QRS zones it does not hold")
+    n_ref = int(round(ref_ms * 1000 / interval5))
+    avm5, _, _, ref = _encoded_block(path, s5, len(leads), [n_ref] * len(leads), tables, leads)
+    out = []
+    for (lead_start, _, _), residual, beat in zip(spans, rows, ref):
+        x = residual.astype(np.float64) * avm
+        b = beat.astype(np.float64) * avm5
+        for q in range(n_qrs):
+            btype, start, fid, end = struct.unpack_from("<HIII", s4, 22 + 14 * q)
+            if btype != 0:
+                continue
+            first = max(start, lead_start, fid - fc + 1)
+            last = min(end, lead_start + len(x) - 1, fid - fc + len(b))
+            if last >= first:
+                r0, m0 = first - lead_start, fc - fid + first - 1
+                x[r0:r0 + last - first + 1] += b[m0:m0 + last - first + 1]
+        out.append(x)
+    return out
 
 
 @register_format("scp", sniff=sniff, priority=20, label="SCP-ECG (EN 1064)")
@@ -248,9 +261,11 @@ def read(path: Path) -> Signal:
     if interval == 0:
         raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
     if flags & 1:
-        _add_reference_beats(path, secs, tables, leads, rows, interval)
+        rows = _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval)
+    else:
+        rows = [r.astype(np.float64) * avm for r in rows]
     n = min(counts)
-    data = np.stack([r[:n] for r in rows]).astype(np.float64) * (avm * 1e-6)  # AVM in nV -> mV
+    data = np.stack([r[:n] for r in rows]) * 1e-6  # nV -> mV
     meta = _section1(secs.get(1))
-    meta["statements"] = _statements(secs.get(8)) + _statements(secs.get(11))
+    meta["statements"] = _statements(secs.get(8)) + _statements(secs.get(11), type_byte=True)
     return Signal(data=data.astype(np.float32), fs=1e6 / interval, leads=tuple(leads), meta=meta)

@@ -1,0 +1,166 @@
+"""SCP-ECG features that the fixture does not use, checked by writing a real recording into SCP files.
+
+The rhythm is the real aECG/SCP example recording (2.5 uV steps). A small EN 1064 writer below encodes it with
+file-defined Huffman tables (codes stored bit-reversed), first differences, no Huffman section at all, and
+reference-beat subtraction (sections 4 and 5, with a different amplitude multiplier for the beat); each must decode
+back to the same samples exactly. It also writes statements (section 8) and patient/device/time tags (section 1).
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from bench.readers import read_ecg
+from bench.readers.scp_ecg import DEFAULT_TABLE
+
+LEAD_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64)  # I II V1..V6 III aVR aVL aVF
+
+
+def _section(sid: int, body: bytes) -> bytes:
+    if len(body) % 2:
+        body += b"\x00"
+    return struct.pack("<HHIBB", 0, sid, 16 + len(body), 20, 20) + b"SCPECG" + body
+
+
+def _record(sections: dict[int, bytes]) -> bytes:
+    order = sorted(sections)
+    offset = 6 + 16 + 12 * 10 + 1  # 1-based index of the first section after section 0
+    pointers, blobs = b"", b""
+    for sid in range(12):
+        if sid == 0:
+            pointers += struct.pack("<HII", 0, 136, 7)
+        elif sid in sections:
+            blob = _section(sid, sections[sid])
+            pointers += struct.pack("<HII", sid, len(blob), offset + len(blobs))
+            blobs += blob
+        else:
+            pointers += struct.pack("<HII", sid, 0, 0)
+    assert order[0] != 0
+    body = _section(0, pointers) + blobs
+    return struct.pack("<HI", 0, 6 + len(body)) + body
+
+
+def _bits_to_bytes(bits: str) -> bytes:
+    bits += "0" * (-len(bits) % 8)
+    return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+
+
+def _encode(values, table) -> bytes:
+    """Huffman-encode ints with a table of (prefix, total, switch, base, MSB-first code)."""
+    exact = {base: (pre, code) for pre, tot, _, base, code in table if tot == pre}
+    literal = sorted((tot - pre, pre, code) for pre, tot, _, _, code in table if tot > pre)
+    out = []
+    for v in values:
+        v = int(v)
+        if v in exact:
+            pre, code = exact[v]
+            out.append(f"{code:0{pre}b}")
+            continue
+        for extra, pre, code in literal:
+            if -(1 << (extra - 1)) <= v < (1 << (extra - 1)):
+                out.append(f"{code:0{pre}b}" + f"{v & ((1 << extra) - 1):0{extra}b}")
+                break
+        else:
+            raise ValueError(v)
+    return _bits_to_bytes("".join(out))
+
+
+def _differences(x: np.ndarray, mode: int) -> np.ndarray:
+    if mode == 1:
+        return np.diff(x, prepend=0)
+    if mode == 2:
+        d = x.copy()
+        d[2:] = x[2:] - 2 * x[1:-1] + x[:-2]
+        return d
+    return x
+
+
+def _data_section(rows, avm, interval, mode, table, flag=0) -> bytes:
+    blocks = [(_encode(_differences(r, mode), table) if table is not None else r.astype("<i2").tobytes())
+              for r in rows]
+    head = struct.pack("<HHBB", avm, interval, mode, flag) + struct.pack(f"<{len(rows)}H", *map(len, blocks))
+    return head + b"".join(blocks)
+
+
+def _lead_section(n: int, rbs: bool) -> bytes:
+    body = struct.pack("<BB", 12, (12 << 3) | 0x04 | int(rbs))
+    return body + b"".join(struct.pack("<IIB", 1, n, code) for code in LEAD_IDS)
+
+
+def _tags() -> bytes:
+    tags = [(2, b"PAT-42\x00"), (25, struct.pack("<HBB", 2019, 3, 14)), (26, bytes([15, 9, 26])), (255, b"")]
+    return b"".join(struct.pack("<BH", t, len(v)) + v for t, v in tags)
+
+
+def _statements() -> bytes:
+    texts = [b"Atrial fibrillation\x00", b"Left axis deviation\x00"]
+    body = struct.pack("<B", 0) + struct.pack("<HBB", 2019, 3, 14) + bytes([15, 9, 26]) + bytes([len(texts)])
+    return body + b"".join(struct.pack("<BH", i + 1, len(t)) + t for i, t in enumerate(texts))
+
+
+CUSTOM = [(1, 1, 1, 0, 0b0), (2, 2, 1, 1, 0b10), (3, 3, 1, -1, 0b110), (3, 19, 1, 0, 0b111)]
+
+
+def _table_section(table) -> bytes:
+    body = struct.pack("<HH", 1, len(table))
+    for pre, tot, switch, base, code in table:
+        stored = int(f"{code:0{pre}b}"[::-1], 2)  # EN 1064 stores codes least significant bit first
+        body += struct.pack("<BBBhI", pre, tot, switch, base, stored)
+    return body
+
+
+@pytest.fixture(scope="module")
+def digits(shared_data):
+    """The example recording in 2.5 uV steps, leads in SCP order, from the decoded fixture."""
+    sig = read_ecg(shared_data / "formats/scp/Example.scp")
+    return np.round(sig.data.astype(np.float64) / 0.0025).astype(np.int64)
+
+
+@pytest.mark.parametrize("mode, table", [(1, CUSTOM), (2, DEFAULT_TABLE), (0, None)],
+                         ids=["first-diff-custom-table", "second-diff-default", "no-huffman"])
+def test_encodings_round_trip(tmp_path, digits, mode, table):
+    sections = {1: _tags(), 3: _lead_section(digits.shape[1], False),
+                6: _data_section(digits, 2500, 2000, mode, table), 8: _statements()}
+    if table is CUSTOM:
+        sections[2] = _table_section(CUSTOM)
+    elif table is not None:
+        sections[2] = struct.pack("<H", 19999)
+    path = tmp_path / "ecg.scp"
+    path.write_bytes(_record(sections))
+    sig = read_ecg(path)
+    np.testing.assert_array_equal(np.round(sig.data / 0.0025).astype(np.int64), digits)
+    assert sig.fs == 500 and sig.meta["patient_id"] == "PAT-42"
+    assert sig.meta["acquired"] == "2019-03-14T15:09:26"
+    assert sig.meta["statements"] == ["Atrial fibrillation", "Left axis deviation"]
+
+
+def test_reference_beat_subtraction(tmp_path, digits):
+    """Residual = rhythm - reference beat inside each QRS zone; the beat is stored at a coarser AVM (5 uV)."""
+    fs, half = 500, 60
+    lead_ii = digits[1].astype(np.float64)
+    peaks = [p for p in range(half, len(lead_ii) - half)
+             if lead_ii[p] == lead_ii[p - half:p + half].max() and lead_ii[p] > np.percentile(lead_ii, 99)]
+    peaks = [p for k, p in enumerate(peaks) if k == 0 or p - peaks[k - 1] > 100]
+    assert len(peaks) >= 8
+    ref_len, fc = 300, 150  # 600 ms beat, fiducial at its sample 150 (1-based)
+    beat = np.stack([np.round(np.median([row[p - fc + 1:p - fc + 1 + ref_len] for p in peaks[1:-1]], axis=0) / 2)
+                     for row in digits]).astype(np.int64)  # in 5 uV steps
+    residual = digits.copy()
+    zones = []
+    for p in peaks:
+        fid = p + 1  # 1-based
+        start, end = max(1, fid - 40), min(digits.shape[1], fid + 60)
+        zones.append((0, start, fid, end))
+        for s in range(start, end + 1):
+            residual[:, s - 1] -= 2 * beat[:, fc - fid + s - 1]
+    s4 = struct.pack("<HHH", ref_len * 2, fc, len(zones))
+    s4 += b"".join(struct.pack("<HIII", *z) for z in zones) + b"".join(struct.pack("<II", z[1], z[3]) for z in zones)
+    sections = {2: struct.pack("<H", 19999), 3: _lead_section(digits.shape[1], True), 4: s4,
+                5: _data_section(beat, 5000, 2000, 2, DEFAULT_TABLE), 6: _data_section(residual, 2500, 2000, 2,
+                                                                                       DEFAULT_TABLE)}
+    path = tmp_path / "rbs.scp"
+    path.write_bytes(_record(sections))
+    sig = read_ecg(path)
+    np.testing.assert_array_equal(np.round(sig.data / 0.0025).astype(np.int64), digits)
