@@ -75,6 +75,20 @@ def parse_datetime(text: str | None, formats: tuple[str, ...]) -> str | None:
     return None
 
 
+def parse_compact_datetime(value: str | None) -> str | None:
+    """HL7 TS / DICOM DT ('YYYYMMDD[HH[MM[SS[.ffffff]]]][+-ZZZZ]') as ISO-8601 (local time, offset dropped)."""
+    m = re.match(r"\s*(\d{8,14})(\.\d{1,6})?", value or "")
+    if not m:
+        return None
+    digits = m.group(1)
+    fmt = {8: "%Y%m%d", 10: "%Y%m%d%H", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}.get(len(digits))
+    if fmt is None:
+        return None
+    if m.group(2) and len(digits) == 14:
+        return parse_datetime(digits + m.group(2), (fmt + ".%f",))
+    return parse_datetime(digits, (fmt,))
+
+
 def unit_scale_to_mv(unit: str | None, *, default: float | None = None) -> float | None:
     """Factor turning a value in `unit` into millivolts (uV, mV, V in their usual spellings); None if unknown."""
     if unit is None:

@@ -12,11 +12,10 @@ import numpy as np
 
 from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers._leads import lead_from_code
-from bench.readers.base import parse_datetime, register_format, unit_scale_to_mv
+from bench.readers.base import parse_compact_datetime, register_format, unit_scale_to_mv
 from bench.signal import Signal
 from bench.validate import reject_filler
 
-_DT = ("%Y%m%d%H%M%S.%f", "%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d")
 _DTYPES = {(8, "SB"): "i1", (8, "UB"): "u1", (16, "SS"): "<i2", (16, "US"): "<u2", (32, "SL"): "<i4", (32, "UL"): "<u4"}
 
 
@@ -104,11 +103,11 @@ def read(path: Path) -> Signal:
         rows.append((raw * sens * corr + base) * to_mv)
     statements = [str(a.UnformattedTextValue) for a in ds.get("WaveformAnnotationSequence", [])
                   if a.get("UnformattedTextValue")]
-    acquired = parse_datetime(str(ds.get("AcquisitionDateTime", "") or "").split("+")[0], _DT)
+    acquired = parse_compact_datetime(str(ds.get("AcquisitionDateTime", "") or ""))
     for date, time in (("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime"),
                        ("StudyDate", "StudyTime")):
         if acquired is None and ds.get(date):
-            acquired = parse_datetime(f"{ds.get(date)}{ds.get(time, '') or ''}".split("+")[0], _DT)
+            acquired = parse_compact_datetime(f"{ds.get(date)}{ds.get(time, '') or ''}")
     meta = {
         "device": " ".join(str(v) for v in (ds.get("Manufacturer"), ds.get("ManufacturerModelName")) if v) or None,
         "acquired": acquired,

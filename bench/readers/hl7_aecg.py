@@ -8,16 +8,16 @@ scale, digits; uV or mV) and SLIST_INT values; statements from MDC_ECG_RHY / MDC
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 
 from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers import _xml
-from bench.readers.base import parse_datetime, register_format, unit_scale_to_mv, xml_root_name
+from bench.readers.base import parse_compact_datetime, register_format, unit_scale_to_mv, xml_root_name
 from bench.signal import Signal
 
-_TS_FORMATS = ("%Y%m%d%H%M%S.%f", "%Y%m%d%H%M%S", "%Y%m%d%H%M", "%Y%m%d")
 
 
 def sniff(head: bytes, path: Path) -> bool:
@@ -40,11 +40,10 @@ def _seconds(el) -> float | None:
     return float(el.get("value")) * scale
 
 
-def _ts(value: str | None) -> str | None:
-    if not value:
-        return None
-    core = value.split("+")[0].split("-")[0]
-    return parse_datetime(core, _TS_FORMATS)
+def _ts_number(value: str) -> float:
+    """Sortable number of an HL7 TS ('20021122091000.000-0500'): the digits before any time-zone offset."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?)", value)
+    return float(m.group(1)) if m else 0.0
 
 
 def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
@@ -81,7 +80,7 @@ def _sequence_set(path: Path, sset) -> tuple[float | None, float | None, dict[st
             inc = _xml.child(val, "increment")
             period = _seconds(inc)
             if head is not None and head.get("value"):
-                start = _seconds(head) if head.get("unit") else float(head.get("value").split("+")[0] or 0)
+                start = _seconds(head) if head.get("unit") else _ts_number(head.get("value"))
         else:
             if code in leads:
                 raise ECGCorruptError(path, f"aECG lead {code} appears twice in one sequenceSet")
@@ -155,7 +154,7 @@ def read(path: Path) -> Signal:
     sid = _xml.child(subject, "id") if subject is not None else None
     meta = {
         "device": " ".join(p for p in (maker, model) if p) or None,
-        "acquired": _ts(low.get("value") if low is not None else None),
+        "acquired": parse_compact_datetime(low.get("value") if low is not None else None),
         "patient_id": (sid.get("extension") or sid.get("root")) if sid is not None else None,
         "statements": _statements(doc),
     }
