@@ -89,7 +89,7 @@ def label_boxes_px(width: int, height: int) -> list[tuple[int, int, int, int]]:
     for text, x, y in labels():
         w_mm = 0.8 * LABEL_SIZE_MM * len(text) + 1.5
         boxes.append((int(np.floor((x - 1.0) * sx)), int(np.floor((y - LABEL_SIZE_MM - 1.0) * sy)),
-                      int(np.ceil((x + w_mm) * sx)) + 1, int(np.ceil((y + 1.5) * sy)) + 1))
+                      int(np.ceil((x + w_mm) * sx)) + 1, int(np.ceil((y + 1.0) * sy)) + 1))
     return boxes
 
 
