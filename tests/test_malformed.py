@@ -347,3 +347,11 @@ def test_muse_250_hz_variant_reads_and_upsamples(shared_data, tmp_path):
     assert up.meta["standardise"]["resampled_from"] == 250
     corr = [np.corrcoef(a[100:-100], b[100:-100])[0, 1] for a, b in zip(up.data, ref.data)]
     assert min(corr) > 0.95, corr
+
+
+def test_wfdb_signal_files_count_towards_the_size_bound(shared_data, tmp_path, monkeypatch):
+    hea = _copy_record(shared_data, tmp_path)
+    monkeypatch.setenv("BENCH_MAX_ECG_BYTES", "10000")  # header (~1 kB) passes, the 24 kB signal file does not
+    with pytest.raises(ECGReadError) as info:
+        read_ecg(hea)
+    assert info.value.kind == "too_large" and "signal files" in str(info.value)

@@ -101,8 +101,12 @@ def read(path: Path) -> Signal:
         corr = float(ch.get("ChannelSensitivityCorrectionFactor", 1.0) or 1.0)
         base = float(ch.get("ChannelBaseline", 0.0) or 0.0)
         rows.append((raw * sens * corr + base) * to_mv)
-    statements = [str(a.UnformattedTextValue) for a in ds.get("WaveformAnnotationSequence", [])
-                  if a.get("UnformattedTextValue")]
+    statements = []
+    for a in ds.get("WaveformAnnotationSequence", []):
+        coded = (a.get("ConceptCodeSequence") or [None])[0]  # coded statements carry their meaning here
+        text = a.get("UnformattedTextValue") or (coded.get("CodeMeaning") if coded is not None else None)
+        if text and str(text) not in statements:
+            statements.append(str(text))
     acquired = parse_compact_datetime(str(ds.get("AcquisitionDateTime", "") or ""))
     for date, time in (("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime"),
                        ("StudyDate", "StudyTime")):

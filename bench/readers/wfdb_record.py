@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import ECGCorruptError, ECGValidationError
-from bench.readers.base import register_format, unit_scale_to_mv
+from bench.errors import ECGCorruptError, ECGTooLargeError, ECGValidationError
+from bench.readers.base import max_ecg_bytes, register_format, unit_scale_to_mv
 from bench.signal import Signal
 from bench.validate import reject_filler
 
@@ -90,6 +90,8 @@ def read(path: Path) -> Signal:
     missing = [f for f in files if not (hea.parent / f).is_file()]
     if missing:
         raise ECGCorruptError(path, f"WFDB signal file(s) {missing} named by the header are missing")
+    if available > max_ecg_bytes():
+        raise ECGTooLargeError(path, f"WFDB signal files hold {available} bytes, over the {max_ecg_bytes()}-byte bound")
     if header.sig_len * header.n_sig > 4 * available + 1024:
         raise ECGCorruptError(
             path, f"header declares {header.sig_len} x {header.n_sig} samples but the signal files hold {available} bytes"
