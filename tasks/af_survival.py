@@ -11,9 +11,26 @@ from bench.metrics.survival import km_calibration_table
 from tasks.base import register_task
 from tasks.metric_plan import PlannedTask, column, masked_bce, sigmoid
 from tasks.survival_encoding import (HORIZON_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL, encode_survival,
-                                     nnet_survival_loss_from_logits, survival_curve)
+                                     nnet_survival_loss_from_logits)
 
 SURV_COLUMNS = tuple(f"surv_{k:02d}" for k in range(N_INTERVALS))
+
+
+def _survival_columns(cumhaz: np.ndarray) -> dict[str, np.ndarray]:
+    """Score columns from -log survival to each interval end, (n, 25)."""
+    surv = np.exp(-cumhaz)
+    out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
+    for y, k in YEAR_INTERVAL.items():
+        out[f"risk_{y}y"] = 1.0 - surv[:, k]
+        out[f"cumhaz_{y}y"] = cumhaz[:, k]
+    out["score"] = out["risk_5y"]
+    return out
+
+
+def _ranking(scores: pd.DataFrame, years: int) -> np.ndarray:
+    """Score that orders rows by risk at `years` without float saturation (cumhaz when present)."""
+    col = f"cumhaz_{years}y" if f"cumhaz_{years}y" in scores else f"risk_{years}y"
+    return scores[col].to_numpy(float)
 
 
 @register_task("af_survival")
@@ -80,10 +97,11 @@ class AFSurvival(PlannedTask):
         return total
 
     def predict(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        surv = survival_curve(sigmoid(outputs["survival"]))
-        out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
-        out.update({f"risk_{y}y": 1.0 - surv[:, k] for y, k in YEAR_INTERVAL.items()})
-        out["score"] = out["risk_5y"]
+        """Survival to each interval end (prod_{j<=k} p_j, summed in log space), 1/2/5-year risk, and
+        cumhaz_<y>y = -log S(y years) for ranking: risks of badly calibrated models round to 1.0 in float64
+        (0.5^25 survival) and would tie, the cumulative hazard keeps their order."""
+        cumhaz = np.cumsum(np.logaddexp(0.0, -np.asarray(outputs["survival"], dtype=float)), axis=1)
+        out = _survival_columns(cumhaz)
         if "age" in outputs:
             out["age_pred"] = (np.asarray(outputs["age"], float).reshape(-1) * float(self.p("age_sd"))
                                + float(self.p("age_mean")))
@@ -97,11 +115,8 @@ class AFSurvival(PlannedTask):
         cols = [f"oracle_{c}" for c in SURV_COLUMNS]
         if not set(cols) <= set(oracle.columns):
             return None
-        surv = oracle[cols].to_numpy(dtype=float)
-        out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
-        out.update({f"risk_{y}y": 1.0 - surv[:, k] for y, k in YEAR_INTERVAL.items()})
-        out["score"] = out["risk_5y"]
-        return out
+        surv = np.clip(oracle[cols].to_numpy(dtype=float), 1e-300, 1.0)
+        return _survival_columns(-np.log(surv))
 
     # ---- evaluation ---------------------------------------------------------------------------------------------
     def metric_calls(self, records: pd.DataFrame, scores: pd.DataFrame) -> list[MetricCall]:
@@ -111,12 +126,12 @@ class AFSurvival(PlannedTask):
         calls: list[MetricCall] = []
         if "risk_5y" in scores:
             r5 = scores["risk_5y"].to_numpy(float)
-            calls += [MetricCall("c_index", "harrell_c", (t, e, r5), {"horizon": h}, incident),
-                      MetricCall("uno_c", "uno_c", (t, e, r5), {"tau": h}, incident)]
+            rank5 = _ranking(scores, 5)
+            calls += [MetricCall("c_index", "harrell_c", (t, e, rank5), {"horizon": h}, incident),
+                      MetricCall("uno_c", "uno_c", (t, e, rank5), {"tau": h}, incident)]
             for y, k in YEAR_INTERVAL.items():
                 if f"risk_{y}y" in scores:
-                    calls.append(MetricCall(f"auc_{y}y", "cumulative_dynamic_auc",
-                                            (t, e, scores[f"risk_{y}y"].to_numpy(float)),
+                    calls.append(MetricCall(f"auc_{y}y", "cumulative_dynamic_auc", (t, e, _ranking(scores, y)),
                                             {"t": float(INTERVAL_ENDS[k])}, incident))
             calls += [MetricCall("brier_5y", "brier_at", (t, e, 1.0 - r5), {"t": h}, incident),
                       MetricCall("calib_km_5y", "km_calibration_error", (t, e, r5), {"t": h, "n_groups": 10},

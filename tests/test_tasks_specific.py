@@ -14,6 +14,7 @@ from bench.evaluation import evaluate_with_ci
 from bench.simulator import simulate
 from tasks import TASKS
 from tasks.af_survival import SURV_COLUMNS
+from tasks.survival_encoding import survival_curve
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +57,21 @@ def test_af_prediction_columns_are_consistent():
     assert np.allclose(s["risk_1y"], 1 - s["surv_04"]) and np.allclose(s["risk_2y"], 1 - s["surv_09"])
     assert np.allclose(s["risk_5y"], 1 - s["surv_24"]) and np.allclose(s["score"], s["risk_5y"])
     assert np.allclose(s["age_pred"], out["age"][:, 0] * 15 + 60)
+    assert np.allclose(surv, survival_curve(1 / (1 + np.exp(-out["survival"].astype(float)))), rtol=1e-12)
+    assert np.allclose(s["cumhaz_5y"], -np.log(s["surv_24"]))
+
+
+def test_af_ranking_survives_risks_that_round_to_one():
+    """An untrained model (p_j near 1/2) predicts 5-year survival ~ 0.5^25: every risk_5y rounds to 1 - 3e-8 and
+    would tie; the discrimination metrics rank by cumulative hazard instead."""
+    task, rec, orc = task_data("af_survival")
+    true = pd.DataFrame(task.oracle_scores(orc))
+    logits = np.repeat(np.log(0.5 / 0.5) - 1e-3 * true[["cumhaz_5y"]].to_numpy(), 25, axis=1)
+    s = pd.DataFrame(task.predict({"survival": logits}))
+    assert np.ptp(s["risk_5y"]) < 1e-7
+    metrics = task.evaluate(rec, s)
+    assert metrics["c_index"] == pytest.approx(task.evaluate(rec, true)["c_index"])
+    assert metrics["c_index"] > 0.6
 
 
 def test_af_encoding_of_prevalent_rows_and_masked_auxiliary_losses():
@@ -81,7 +97,7 @@ def test_af_survival_metrics_ignore_rows_with_prevalent_af():
     before = task.evaluate(rec, scores)
     prev = (rec["prevalent_af"] == 1).to_numpy()
     shuffled = scores.copy()
-    shuffled.loc[prev, list(SURV_COLUMNS) + ["risk_1y", "risk_2y", "risk_5y", "score"]] = 0.5
+    shuffled.loc[prev, :] = 0.5
     after = task.evaluate(rec, shuffled)
     for key in ("c_index", "uno_c", "auc_5y", "brier_5y", "ibs", "calib_km_5y", "ici_5y"):
         assert after[key] == pytest.approx(before[key], nan_ok=True), key
