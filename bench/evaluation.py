@@ -18,12 +18,23 @@ from bench.metrics import MetricCall, evaluate_calls
 Evaluator = Callable[[np.ndarray | None], dict[str, float]]
 
 
+def _describe(call: MetricCall) -> dict:
+    """Direction, registered metric and parameters of a metric call, for the metric_info artifact."""
+    def short(v):
+        if isinstance(v, np.ndarray):
+            return f"[{v.min():g}..{v.max():g}] ({v.size} values)" if v.size else "[]"
+        return v
+    params = ", ".join(f"{k}={short(v)}" for k, v in call.params.items())
+    return {"higher_is_better": call.higher_is_better, "function": call.metric, "params": params,
+            "rows": "all" if call.mask is None else "masked"}
+
+
 def _evaluator(task, records: pd.DataFrame, scores: pd.DataFrame,
-               extra: list[MetricCall]) -> tuple[Evaluator, dict[str, bool | None]]:
-    """A function weights -> metrics (None = all rows once), and each metric's direction when known."""
+               extra: list[MetricCall]) -> tuple[Evaluator, dict[str, dict]]:
+    """A function weights -> metrics (None = all rows once), and a description of each metric when known."""
     if hasattr(task, "metric_calls"):
         calls = list(task.metric_calls(records, scores)) + extra
-        return (lambda w: evaluate_calls(calls, w)), {c.key: c.higher_is_better for c in calls}
+        return (lambda w: evaluate_calls(calls, w)), {c.key: _describe(c) for c in calls}
 
     def generic(w: np.ndarray | None) -> dict[str, float]:
         out: dict[str, float] = {}
@@ -36,7 +47,7 @@ def _evaluator(task, records: pd.DataFrame, scores: pd.DataFrame,
         out.update(evaluate_calls(extra, w))
         return {k: float(v) for k, v in out.items()}
 
-    return generic, {c.key: c.higher_is_better for c in extra}
+    return generic, {c.key: _describe(c) for c in extra}
 
 
 def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 200, seed: int = 0,
@@ -44,7 +55,8 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     """Metrics `test/<m>`, `test/<m>_lo`, `test/<m>_hi` (and `oracle/...` when oracle scores are given, plus
     `test/ece_vs_oracle` = mean |model risk - oracle risk|), and artifacts: `bootstrap_resamples` (patient ids
     drawn per resample), `bootstrap_metrics` (every metric per resample, for paired model comparisons),
-    `metric_info` (direction of each metric) and the task's own tables (e.g. `confusion_matrix`).
+    `metric_info` (direction, function and parameters of each metric, with the interval's level, resample
+    count and seed) and the task's own tables (e.g. `confusion_matrix`).
 
     `records` are the test rows of the task (with `patient_id` and labels), row-aligned with `scores_df`.
     """
@@ -58,7 +70,7 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     draws = bootstrap_indices(pids, n_boot, seed)
     weights = resample_weights(pids, draws)
 
-    groups: dict[str, tuple[Evaluator, dict[str, bool | None]]] = {}
+    groups: dict[str, tuple[Evaluator, dict[str, dict]]] = {}
     extra: list[MetricCall] = []
     if oracle is not None:
         cols = [c for c in getattr(task, "risk_columns", ("score",)) if c in scores and c in oracle]
@@ -72,7 +84,7 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     metrics: dict[str, float] = {}
     per_resample: dict[str, np.ndarray] = {}
     info_rows = []
-    for prefix, (run, directions) in groups.items():
+    for prefix, (run, described) in groups.items():
         point = run(None)
         boot = [run(weights[b]) for b in range(len(weights))]
         for key, value in point.items():
@@ -82,14 +94,14 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
             metrics[f"{prefix}/{key}_lo"] = lo
             metrics[f"{prefix}/{key}_hi"] = hi
             per_resample[f"{prefix}/{key}"] = values
-            info_rows.append((f"{prefix}/{key}", directions.get(key)))
+            info_rows.append({"metric": f"{prefix}/{key}", **described.get(key, {"higher_is_better": None})})
 
     uniq = np.unique(pids)
     artifacts: dict[str, pd.DataFrame] = {
         "bootstrap_resamples": pd.DataFrame(uniq[draws], columns=[f"draw_{i}" for i in range(draws.shape[1])])
         .rename_axis("resample").reset_index(),
         "bootstrap_metrics": pd.DataFrame(per_resample).rename_axis("resample").reset_index(),
-        "metric_info": pd.DataFrame(info_rows, columns=["metric", "higher_is_better"]).assign(
+        "metric_info": pd.DataFrame(info_rows).assign(
             ci_level=level, n_boot=int(n_boot), seed=int(seed), n_patients=len(uniq), n_rows=len(records)),
     }
     if hasattr(task, "tables"):
