@@ -98,6 +98,16 @@ def _longest_run(mask: np.ndarray) -> int:
     return int((edges[1::2] - edges[0::2]).max())
 
 
+def _run_share(mask: np.ndarray, min_run: int) -> float:
+    """Fraction of samples lying in runs of at least `min_run` consecutive True values."""
+    if not mask.any():
+        return 0.0
+    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(padded))
+    lengths = edges[1::2] - edges[0::2]
+    return float(lengths[lengths >= min_run].sum()) / mask.size
+
+
 def validate(signal: Signal, *, min_duration_s: float = MIN_DURATION_S) -> Signal:
     """Run every check on a signal whose leads are already normalised; returns it with warnings appended."""
     path = signal.path
@@ -145,12 +155,19 @@ def _check_amplitudes(signal: Signal) -> None:
         )
     if flat:
         raise ECGValidationError(path, f"flat lead(s) {flat} (peak-to-peak < {FLAT_PTP_MV} mV)", check="flat")
+    min_run = max(int(0.02 * fs), 5)
     for lead, row, lo, hi in zip(signal.leads, x, x.min(axis=1), x.max(axis=1)):
-        at_rail = (row == lo) | (row == hi)
-        if at_rail.mean() > 0.3:
-            raise ECGValidationError(
-                path, f"lead {lead}: saturated ({at_rail.mean():.0%} of samples at its extreme)", check="saturated"
-            )
+        for rail in (lo, hi):
+            # share of the record held at the rail in runs of >= 20 ms, and how far the rail is from the rest of
+            # the lead: a rail at the baseline (a quiet, coarsely quantised aVR whose maximum is its baseline) is
+            # not saturation
+            at_rail = row == rail
+            held = _run_share(at_rail, min_run)
+            away = abs(rail - np.median(row[~at_rail])) if not at_rail.all() else 0.0
+            if held > 0.3 and away > 0.1:
+                raise ECGValidationError(
+                    path, f"lead {lead}: saturated ({held:.0%} of the record held at {rail:.3f} mV)", check="saturated"
+                )
         run = max(_longest_run(row == lo), _longest_run(row == hi))
         if run >= max(0.1 * fs, 10):
             signal.warnings.append(f"lead {lead}: clipped for {run / fs:.2f} s at its extreme value")

@@ -1,0 +1,80 @@
+"""Validation checks on a real 12-lead record altered the way broken exports are: which are errors, which warnings."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.errors import ECGValidationError
+from bench.readers import read_ecg
+from bench.signal import Signal
+from bench.validate import normalise_leads, reject_filler, strip_calibration, validate
+
+
+@pytest.fixture()
+def real(shared_data) -> Signal:
+    return read_ecg(shared_data / "real/cinc2021/HR06000.hea")
+
+
+def _copy(sig: Signal, data=None, leads=None) -> Signal:
+    return Signal(np.array(sig.data if data is None else data, dtype=np.float32), sig.fs,
+                  tuple(sig.leads if leads is None else leads), path="x.ecg")
+
+
+def test_real_record_passes_without_warnings(real):
+    out = validate(_copy(real))
+    assert out.warnings == []
+
+
+def test_quiet_lead_with_baseline_at_its_maximum_is_not_saturated(real):
+    x = real.data.copy()
+    avr = x[3] - np.median(x[3])
+    x[3] = np.round(np.minimum(avr, 0.004) * 0.3 / 0.0049) * 0.0049  # all waves negative, coarse 4.9 uV steps
+    validate(_copy(real, x))
+
+
+def test_clipped_lead_is_saturated(real):
+    x = real.data.copy()
+    t = np.arange(x.shape[1]) / real.fs
+    x[7] = np.clip(x[7] + 3.0 * np.sin(2 * np.pi * 0.1 * t), None, 1.5)  # wander drives V2 into its 1.5 mV rail
+    with pytest.raises(ECGValidationError) as info:
+        validate(_copy(real, x))
+    assert info.value.check == "saturated" and "V2" in str(info.value)
+
+
+def test_short_clipping_spikes_and_offsets_are_warnings(real):
+    x = real.data.copy()
+    x[0, 1000:1100] = x[0].max()  # 0.2 s held at the maximum
+    x[6, 2000] = 30.0  # one-sample spike
+    x[8] += 3.0  # DC offset
+    out = validate(_copy(real, x))
+    text = " ".join(out.warnings)
+    assert "lead I: clipped" in text and "lead V1: spike" in text and "lead V3: baseline offset" in text
+
+
+def test_lead_names_unknown_duplicate_and_extra(real):
+    names = list(real.leads)
+    with pytest.raises(ECGValidationError, match="unknown lead") as info:
+        normalise_leads(_copy(real, leads=names[:11] + ["QQ"]))
+    assert info.value.check == "unknown_lead"
+    with pytest.raises(ECGValidationError) as info:
+        normalise_leads(_copy(real, leads=names[:11] + ["v5"]))
+    assert info.value.check == "duplicate_lead"
+    extra = _copy(real, np.vstack([real.data, real.data[:1]]), [n.upper() for n in names] + ["V4R"])
+    out = normalise_leads(extra)
+    assert out.leads == real.leads and out.meta["dropped_leads"] == ["V4R"] and out.data.shape[0] == 12
+
+
+def test_calibration_pulse_and_padding_trimmed(real):
+    x = np.concatenate([np.zeros((12, 250)), real.data, np.ones((12, 100))], axis=1)
+    out = strip_calibration(_copy(real, x))
+    assert out.meta["trimmed_samples"] == {"start": 250, "end": 100}
+    np.testing.assert_array_equal(out.data, real.data)
+
+
+def test_filler_runs_in_raw_integers():
+    raw = np.arange(5000, dtype=np.int64).reshape(1, -1) % 200
+    reject_filler(raw, ["I"], "x")
+    raw[0, 100:103] = -32768
+    with pytest.raises(ECGValidationError, match="filler") as info:
+        reject_filler(raw, ["I"], "x")
+    assert info.value.check == "filler"
