@@ -270,6 +270,9 @@ CASES = {
     "wfdb_invalid_samples": (wfdb_record(lambda d: (d.__setitem__((slice(200, 400), 4), -32768), d)[1]),
                              "validation", "filler"),
     "wfdb_too_short": (wfdb_record(lambda d: d[:500]), "validation", "too_short"),
+    "wfdb_no_rate": (lambda s, t: _copy_record(s, t, hea_edit=lambda h: h.replace("00001_lr 12 100 1000",
+                                                                              "00001_lr 12")),
+                     "validation", "missing_rate"),
     "wfdb_unknown_units": (lambda s, t: _copy_record(s, t, hea_edit=lambda h: h.replace("/mV", "/mmHg")),
                            "validation", "units"),
 }

@@ -82,6 +82,11 @@ def read(path: Path) -> Signal:
 
     hea = _header_path(path)
     base = hea.with_suffix("")
+    record_line = next((ln for ln in hea.read_text("latin-1").splitlines() if ln.strip() and not ln.startswith("#")),
+                       "")
+    if len(record_line.split()) < 3:  # wfdb would silently assume 250 Hz
+        raise ECGValidationError(path, f"WFDB record line {record_line.strip()!r} gives no sampling rate",
+                                 check="missing_rate")
     header = wfdb.rdheader(str(base))
     if header.n_sig is None or header.n_sig == 0 or header.sig_len is None:
         raise ECGCorruptError(path, "WFDB header declares no signals or no length")
