@@ -67,16 +67,22 @@ class DwtPca(Representation):
         return np.concatenate(bands, axis=-1).astype(np.float32), [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
     def _stats(self, Z: np.ndarray, bands: list[slice]) -> np.ndarray:
-        """(n, M, k) component coefficients -> (n, 4 * k) features, grouped by component."""
-        a = Z[:, bands[0], :].astype(np.float64)
-        mu = a.mean(axis=1)
-        sd = a.std(axis=1)
-        skew = ((a - mu[:, None]) ** 3).mean(axis=1) / np.maximum(sd, 1e-9) ** 3
+        """(n, k, M) component coefficients -> (n, 4 * k) features, grouped by component."""
+        a = Z[:, :, bands[0]].astype(np.float64)
+        mu = a.mean(axis=-1)
+        sd = a.std(axis=-1)
+        skew = ((a - mu[..., None]) ** 3).mean(axis=-1) / np.maximum(sd, 1e-9) ** 3
         # bands[1:] run cD_L ... cD_1; detail level j = L - i + 1 for bands[i]
         qrs = [b for i, b in enumerate(bands[1:], start=1) if int(self.level) - i + 1 >= 3] or bands[1:]
-        d = np.concatenate([Z[:, b, :] for b in qrs], axis=1).astype(np.float64)
-        log_energy = np.log(np.mean(d ** 2, axis=1) + 1e-12)
+        d = np.concatenate([Z[:, :, b] for b in qrs], axis=-1).astype(np.float64)
+        log_energy = np.log(np.mean(d ** 2, axis=-1) + 1e-12)
         return np.stack([mu, sd, skew, log_energy], axis=-1).reshape(len(Z), -1)
+
+    def _project(self, C: np.ndarray) -> np.ndarray:
+        """(n, leads, M) coefficients -> (n, k, M) principal-component coefficients (the fitted PCA's projection,
+        as one float32 matrix product instead of sklearn's per-row transform)."""
+        W = self.pca_.components_.astype(np.float32)
+        return np.matmul(W, C) - (W @ self.pca_.mean_.astype(np.float32))[None, :, None]
 
     def _coefficient_chunks(self, X: np.ndarray):
         for i in range(0, len(X), _CHUNK):
@@ -85,8 +91,7 @@ class DwtPca(Representation):
     def _features_of(self, chunks) -> np.ndarray:
         out = []
         for C, bands in chunks:
-            Z = self.pca_.transform(C.transpose(0, 2, 1).reshape(-1, C.shape[1])).reshape(len(C), C.shape[2], -1)
-            out.append(self._stats(Z, bands))
+            out.append(self._stats(self._project(C), bands))
         return np.concatenate(out) if out else np.zeros((0, N_STATS * int(self.n_components)))
 
     # -- sklearn contract --------------------------------------------------------------------------------------
@@ -103,7 +108,7 @@ class DwtPca(Representation):
             rows.append(C.transpose(0, 2, 1).reshape(-1, C.shape[1])[::stride])
             if keep:
                 kept.append((C, bands))
-        self.pca_ = PCA(n_components=int(self.n_components), svd_solver="full").fit(np.concatenate(rows))
+        self.pca_ = PCA(n_components=int(self.n_components), svd_solver="covariance_eigh").fit(np.concatenate(rows))
         self.scaler_ = StandardScaler().fit(self._features_of(kept if keep else self._coefficient_chunks(X)))
         return self
 
