@@ -103,3 +103,26 @@ def test_mutated_wfdb(shared_data, tmp_path_factory, edits, dat, cut):
     signal = (shared_data / "real/ptbxl/00001_lr.dat").read_bytes()
     (d / "00001_lr.dat").write_bytes(dat if dat is not None else _mutate(signal, [], cut))
     _read_or_error(d / "00001_lr.hea")
+
+
+XML_FIXTURES = [(FIXTURES[0], "latin-1"), (FIXTURES[1], "utf-8"), (FIXTURES[2], "utf-16")]
+printable = st.text(alphabet="0123456789+-/=. ABCDEFabcdefxyz", min_size=1, max_size=8)
+
+
+@pytest.mark.timeout(300)
+@FUZZ
+@given(which=st.sampled_from(XML_FIXTURES), edits=st.lists(st.tuples(st.floats(0, 1), printable), min_size=1,
+                                                           max_size=6))
+def test_mutated_xml_text(shared_data, tmp_path_factory, which, edits):
+    """Printable edits keep the XML well-formed more often, so the base64/digits/XLI decoders get the damage."""
+    rel, encoding = which
+    key = rel + encoding
+    if key not in _CACHE:
+        _CACHE[key] = (shared_data / rel).read_bytes().decode(encoding)
+    text = _CACHE[key]
+    for frac, chunk in edits:
+        pos = int(frac * len(text))
+        text = text[:pos] + chunk + text[pos + len(chunk):]
+    path = tmp_path_factory.mktemp("fuzz") / Path(rel).name
+    path.write_bytes(text.encode(encoding))
+    _read_or_error(path)
