@@ -122,3 +122,17 @@ def test_weighted_call_equals_resampled_rows():
         weighted = evaluate_calls([call], w)[name]
         resampled = METRICS.get(name)(y[rows], rounded[rows])
         assert weighted == pytest.approx(resampled, rel=1e-6, abs=1e-9), name
+
+
+def test_mae_and_balanced_accuracy_match_sklearn():
+    from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
+
+    records, _ = cohort()
+    age = records["age"].to_numpy(float)
+    pred = age + np.random.default_rng(2).normal(0, 8, len(age))
+    w = np.random.default_rng(3).integers(1, 4, len(age))
+    assert C.mae(age, pred, sample_weight=w) == pytest.approx(mean_absolute_error(age, pred, sample_weight=w))
+    y = np.array([0, 0, 1, 1, 2, 2, 2])
+    prob = np.eye(3)[[0, 1, 1, 1, 2, 0, 2]]
+    assert C.balanced_accuracy(y, prob) == pytest.approx(balanced_accuracy_score(y, prob.argmax(1)))
+    assert C.balanced_accuracy(y, prob) == pytest.approx((1 / 2 + 2 / 2 + 2 / 3) / 3)
