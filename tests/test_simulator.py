@@ -168,3 +168,13 @@ def test_fqrs_notch_is_tens_of_microvolts_and_blurred_by_low_resolution():
     assert (np.abs(blur(diff)).max(axis=(1, 2)) < 0.5 * np.abs(diff).max(axis=(1, 2))).all()
     qrs = dipole.leads_from_dipole(without)
     assert (np.abs(blur(qrs)).max(axis=(1, 2)) > 0.6 * np.abs(qrs).max(axis=(1, 2))).all()
+
+
+def test_fine_detail_marker_carries_part_of_the_risk(big_plan):
+    """A reader blind to the fQRS notch (oracle_p_*_no_fqrs) is still calibrated but discriminates less."""
+    records, oracle = big_plan
+    lv = records["lvef"].notna().to_numpy()
+    for y, full, blind in (((records["lvef"] <= 40).to_numpy()[lv], oracle["oracle_p_lvef"][lv], oracle["oracle_p_lvef_no_fqrs"][lv]),
+                           (records["mi"].to_numpy() == 1, oracle["oracle_p_mi"], oracle["oracle_p_mi_no_fqrs"])):
+        assert roc_auc_score(y, full) - roc_auc_score(y, blind) > 0.01
+        assert abs(blind.mean() - y.mean()) < 0.01

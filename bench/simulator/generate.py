@@ -103,6 +103,8 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
         oracle[f"oracle_surv_{k:02d}"] = surv[:, k]
     oracle["oracle_p_lvef"] = r["p_lvsd"].to_numpy()
     oracle["oracle_p_mi"] = r["p_mi"].to_numpy()
+    oracle["oracle_p_lvef_no_fqrs"] = r["p_lvsd_no_fqrs"].to_numpy()
+    oracle["oracle_p_mi_no_fqrs"] = r["p_mi_no_fqrs"].to_numpy()
     for tname in MI_TERRITORIES:
         oracle[f"oracle_p_{tname}"] = r[f"p_{tname}"].to_numpy()
     return plan, oracle

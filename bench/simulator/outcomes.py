@@ -7,6 +7,8 @@ Design: markers first, outcomes drawn from known functions of the markers (X -> 
   follow-up are independent censoring given age), conditioned on the rhythm the strip shows.
 - LVEF <= 40 %: patient-level Bernoulli(p(x)); `oracle_p_lvef` = p(x).
 - MI: the label given a scar of size s and fQRS; territory = the scar's territory (prior when no scar).
+- `oracle_p_lvef_no_fqrs`, `oracle_p_mi_no_fqrs`: the same for a reader blind to the fine-detail fQRS notch (fQRS
+  marginalised given the scar): the known answer of the image-resolution comparison.
 The oracle conditions on the planted (noise-free) markers, so it is an upper bound for any model on the signals.
 Intercepts are solved on a fixed reference population so the configured rates hold on average.
 """
@@ -20,6 +22,7 @@ from scipy.optimize import brentq
 
 from bench.cohort import MI_TERRITORIES
 from bench.simulator.config import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS, TERRITORY_WEIGHTS, SimConfig
+from bench.simulator.population import FQRS_P_NO_SCAR, FQRS_P_SCAR, draw_patients
 
 _YEAR = 365.25
 
@@ -68,8 +71,6 @@ def af_cumhaz(lam, lin, age_start, t0_days, t1_days, g):
 @lru_cache(maxsize=16)
 def intercepts(cfg: SimConfig) -> dict[str, float]:
     """Intercepts that give the configured rates on a fixed 20,000-patient reference population."""
-    from bench.simulator.population import draw_patients
-
     ref = draw_patients(np.random.default_rng(20240601), 20000, cfg)
     lin_af, g = af_linear(ref, cfg), _age_rate(cfg)
     age = ref["age0"].to_numpy()
@@ -88,18 +89,24 @@ def patient_risks(traits: pd.DataFrame, cfg: SimConfig) -> pd.DataFrame:
     lin_af, g = af_linear(traits, cfg), _age_rate(cfg)
     age = traits["age0"].to_numpy()
     p_mi = mi_probability(traits, cfg)
+    scar = traits["scar"].to_numpy().astype(bool)
     w = np.array([TERRITORY_WEIGHTS[t] for t in MI_TERRITORIES], float)
     prior = w / w.sum()
     terr = np.tile(prior, (len(traits), 1))
-    # P(territory | MI, markers): the scar's own territory when there is a scar, mixed with the no-scar prior.
-    scar = traits["scar"].to_numpy()
+    # P(territory | MI, markers): the scar's own territory when there is a scar, the prior otherwise.
     onehot = np.eye(len(MI_TERRITORIES))[traits["territory"].to_numpy()]
     terr[scar] = onehot[scar]
+    # the same probabilities for a reader blind to the fine-detail marker (fQRS marginalised given the scar)
+    pf = np.where(scar, FQRS_P_SCAR, FQRS_P_NO_SCAR)
+    no_f, with_f = traits.assign(fqrs=False), traits.assign(fqrs=True)
+    p_lvsd_blind = (pf * _sigmoid(ic["lvsd"] + lvsd_linear(with_f, cfg))
+                    + (1 - pf) * _sigmoid(ic["lvsd"] + lvsd_linear(no_f, cfg)))
+    p_mi_blind = pf * mi_probability(with_f, cfg) + (1 - pf) * mi_probability(no_f, cfg)
     out = pd.DataFrame({
         "p_af_prev": _sigmoid(ic["af_prev"] + lin_af + g * (age - 60.0)),
         "af_lin": lin_af, "af_lam": np.exp(ic["af_log_lam"]), "af_g": g,
-        "p_lvsd": _sigmoid(ic["lvsd"] + lvsd_linear(traits, cfg)),
-        "p_mi": p_mi,
+        "p_lvsd": _sigmoid(ic["lvsd"] + lvsd_linear(traits, cfg)), "p_lvsd_no_fqrs": p_lvsd_blind,
+        "p_mi": p_mi, "p_mi_no_fqrs": p_mi_blind,
     })
     for j, t in enumerate(MI_TERRITORIES):
         out[f"p_{t}"] = terr[:, j]
