@@ -75,6 +75,11 @@ def parse_datetime(text: str | None, formats: tuple[str, ...]) -> str | None:
     return None
 
 
+def number(text) -> float:
+    """A number as vendors write it: surrounding blanks and a decimal comma ('4,88') allowed."""
+    return float(str(text).strip().replace(",", "."))
+
+
 def parse_compact_datetime(value: str | None) -> str | None:
     """HL7 TS / DICOM DT ('YYYYMMDD[HH[MM[SS[.ffffff]]]][+-ZZZZ]') as ISO-8601 (local time, offset dropped)."""
     m = re.match(r"\s*(\d{8,14})(\.\d{1,6})?", value or "")

@@ -37,16 +37,19 @@ def _group(path: Path, ds):
     return max(usable, key=lambda g: int(g.get("NumberOfWaveformSamples", 0) or 0))
 
 
-def _raw(path: Path, g) -> np.ndarray:
+def _raw(path: Path, g, little_endian: bool) -> np.ndarray:
     n_ch, n = int(g.NumberOfWaveformChannels), int(g.NumberOfWaveformSamples)
     key = (int(g.WaveformBitsAllocated), str(g.WaveformSampleInterpretation))
     if key not in _DTYPES:
         raise ECGCorruptError(path, f"DICOM waveform sample format {key} not supported")
+    dtype = np.dtype(_DTYPES[key])
+    if not little_endian:  # explicit VR big endian transfer syntax
+        dtype = dtype.newbyteorder(">")
     buf = bytes(g.WaveformData)
-    need = n * n_ch * np.dtype(_DTYPES[key]).itemsize
+    need = n * n_ch * dtype.itemsize
     if n <= 0 or n_ch <= 0 or len(buf) < need:
         raise ECGCorruptError(path, f"DICOM WaveformData holds {len(buf)} bytes, {n_ch} x {n} samples need {need}")
-    return np.frombuffer(buf[:need], dtype=_DTYPES[key]).reshape(n, n_ch).T.astype(np.int64)
+    return np.frombuffer(buf[:need], dtype=dtype).reshape(n, n_ch).T.astype(np.int64)
 
 
 def _padding(g, dtype_key) -> int | None:
@@ -69,7 +72,8 @@ def read(path: Path) -> Signal:
     fs = g.get("SamplingFrequency")
     if fs is None or float(fs) <= 0:
         raise ECGValidationError(path, "DICOM multiplex group has no SamplingFrequency", check="missing_rate")
-    x = _raw(path, g)
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
+    x = _raw(path, g, little_endian=syntax != "1.2.840.10008.1.2.2")
     channels = list(g.get("ChannelDefinitionSequence") or [])
     if len(channels) != x.shape[0]:
         raise ECGCorruptError(path, f"DICOM has {x.shape[0]} channels but {len(channels)} channel definitions")

@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers import _xml
-from bench.readers.base import parse_compact_datetime, register_format, unit_scale_to_mv, xml_root_name
+from bench.readers.base import number, parse_compact_datetime, register_format, unit_scale_to_mv, xml_root_name
 from bench.signal import Signal
 
 
@@ -37,7 +37,7 @@ def _seconds(el) -> float | None:
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0}.get(unit)
     if scale is None:
         raise ValueError(f"unknown time unit {unit!r}")
-    return float(el.get("value")) * scale
+    return number(el.get("value")) * scale
 
 
 def _ts_number(value: str) -> float:
@@ -56,8 +56,8 @@ def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
     except ValueError as e:
         raise ECGCorruptError(path, f"aECG lead {lead}: non-numeric digits ({e})") from e
     origin, scale = _xml.child(val, "origin"), _xml.child(val, "scale")
-    s = float(scale.get("value")) if scale is not None else 1.0
-    o = float(origin.get("value")) if origin is not None else 0.0
+    s = number(scale.get("value")) if scale is not None else 1.0
+    o = number(origin.get("value")) if origin is not None else 0.0
     s_unit = unit_scale_to_mv(scale.get("unit") if scale is not None else None, default=None)
     o_unit = unit_scale_to_mv(origin.get("unit") if origin is not None else None, default=s_unit)
     if s_unit is None:

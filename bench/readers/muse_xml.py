@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers import _xml
-from bench.readers.base import parse_datetime, register_format, unit_scale_to_mv, xml_root_name
+from bench.readers.base import number, parse_datetime, register_format, unit_scale_to_mv, xml_root_name
 from bench.signal import Signal
 from bench.validate import reject_filler
 
@@ -31,7 +31,7 @@ def _rate(wave, doc) -> float | None:
     exp = _xml.text(wave, "SampleExponent") or "0"
     if base is None:
         return None
-    return float(base) * 10.0 ** int(exp)
+    return number(base) * 10.0 ** int(number(exp))
 
 
 def _decode_lead(path: Path, lead_el, lead: str) -> np.ndarray:
@@ -47,10 +47,12 @@ def _decode_lead(path: Path, lead_el, lead: str) -> np.ndarray:
         raise ECGCorruptError(path, f"MUSE lead {lead}: unsupported sample size {size} bytes")
     if len(raw) % 2:
         raise ECGCorruptError(path, f"MUSE lead {lead}: odd byte count {len(raw)} for int16 samples")
-    declared = _xml.text(lead_el, "LeadByteCountTotal")
-    if declared is not None and int(declared) != len(raw):
-        raise ECGCorruptError(path, f"MUSE lead {lead}: {len(raw)} bytes decoded, header says {declared} (truncated?)")
-    return np.frombuffer(raw, dtype="<i2")
+    x = np.frombuffer(raw, dtype="<i2")
+    count, nbytes = _xml.text(lead_el, "LeadSampleCountTotal"), _xml.text(lead_el, "LeadByteCountTotal")
+    expected = int(number(count)) if count else (int(number(nbytes)) // 2 if nbytes else len(x))
+    if len(x) < expected:
+        raise ECGCorruptError(path, f"MUSE lead {lead}: {len(x)} samples decoded, header says {expected} (truncated)")
+    return x[:expected]  # trailing bytes past the declared count are padding
 
 
 def _statements(doc, section: str) -> list[str]:
@@ -84,7 +86,7 @@ def read(path: Path) -> Signal:
         if lead is None:
             raise ECGCorruptError(path, "MUSE LeadData without LeadID")
         raw = _decode_lead(path, lead_el, lead)
-        per_bit = float(_xml.text(lead_el, "LeadAmplitudeUnitsPerBit") or 4.88)
+        per_bit = number(_xml.text(lead_el, "LeadAmplitudeUnitsPerBit") or 4.88)
         unit = _xml.text(lead_el, "LeadAmplitudeUnits") or "MICROVOLTS"
         to_mv = unit_scale_to_mv(unit)
         if to_mv is None:

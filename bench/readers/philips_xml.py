@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers import _xml
-from bench.readers.base import parse_datetime, register_format, xml_root_name
+from bench.readers.base import number, parse_datetime, register_format, xml_root_name
 from bench.signal import Signal
 from bench.validate import reject_filler
 
@@ -136,8 +136,8 @@ def read(path: Path) -> Signal:
     fs_text = _attr(wf, "samplespersecond") or _xml.text(chars, "samplingrate")
     if not fs_text:
         raise ECGValidationError(path, "Philips file has no sampling rate", check="missing_rate")
-    fs = float(fs_text)
-    duration_ms = float(_attr(wf, "durationperchannel", default=0) or 0)
+    fs = number(fs_text)
+    duration_ms = number(_attr(wf, "durationperchannel", default=0) or 0)
     if duration_ms <= 0:
         raise ECGCorruptError(path, "Philips parsedwaveforms has no durationperchannel")
     n = int(round(duration_ms * fs / 1000.0))
@@ -151,9 +151,9 @@ def read(path: Path) -> Signal:
             meta_extra["limb_leads"] = "rebuilt from Philips residuals"
     x = np.asarray(x, dtype=np.int64)
     reject_filler(x, labels, path)
-    resolution = float(_attr(wf, "resolution") or _xml.text(chars, "resolution")  # uV per LSB (1.04 / 1.03)
+    resolution = number(_attr(wf, "resolution") or _xml.text(chars, "resolution")  # uV per LSB (1.04 / 1.03)
                        or _xml.text(chars, "signalresolution") or 5.0)
-    offset = float(_attr(wf, "signaloffset", default=0) or 0)
+    offset = number(_attr(wf, "signaloffset", default=0) or 0)
     data = ((x - offset) * resolution * 1e-3).astype(np.float32)
     date = _attr(acq, "date") or _xml.text(acq, "acquisitiondate")
     time = _attr(acq, "time") or _xml.text(acq, "acquisitiontime") or "00:00:00"
