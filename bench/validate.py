@@ -4,7 +4,7 @@ Errors (the ECG is unusable): missing or implausible rate, NaN/inf, too short (<
 missing leads, flat leads, saturated leads, filler/padding values decoded as signal, implausible amplitudes (a typical
 lead peak over 10 mV usually means wrong units, as does a whole ECG under 0.05 mV; one lead over 25 mV is no ECG).
 Warnings (kept in `signal.warnings`): one lead over 10 mV, clipped runs, spikes, large DC offsets, low-amplitude
-leads. Peaks are robust (99.9th percentile of |x - median|), so a single-sample spike does not decide.
+leads, mains interference. Peaks are robust (99.9th percentile of |x - median|), so a single-sample spike does not decide.
 """
 from __future__ import annotations
 
@@ -187,6 +187,7 @@ def _check_amplitudes(signal: Signal) -> None:
             path, f"implausible amplitude: largest lead peak {robust.max():.4f} mV (< {MIN_ECG_PEAK_MV} mV: wrong units?)",
             check="amplitude",
         )
+    _check_mains(signal)
     for lead, p, r, m, d in zip(signal.leads, peak, robust, med[:, 0], ptp):
         if r > MAX_PEAK_MV:
             signal.warnings.append(f"lead {lead}: implausibly large peak {r:.1f} mV")
@@ -196,3 +197,18 @@ def _check_amplitudes(signal: Signal) -> None:
             signal.warnings.append(f"lead {lead}: baseline offset {m:.2f} mV")
         if d < 0.1:
             signal.warnings.append(f"lead {lead}: low amplitude (peak-to-peak {d:.3f} mV)")
+
+
+def _check_mains(signal: Signal, share: float = 0.3) -> None:
+    """Warn when 50 or 60 Hz (+-1 Hz) holds more than `share` of a lead's power above 1 Hz (mains interference)."""
+    fs, x = signal.fs, signal.data
+    spec = np.abs(np.fft.rfft(x - x.mean(axis=1, keepdims=True), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(x.shape[1], 1.0 / fs)
+    total = spec[:, freqs > 1.0].sum(axis=1) + 1e-12
+    for mains in (50.0, 60.0):
+        if mains + 1 >= fs / 2:
+            continue
+        band = spec[:, (freqs >= mains - 1) & (freqs <= mains + 1)].sum(axis=1) / total
+        noisy = [lead for lead, b in zip(signal.leads, band) if b > share]
+        if noisy:
+            signal.warnings.append(f"mains interference at {mains:g} Hz in lead(s) {noisy}")

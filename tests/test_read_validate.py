@@ -78,3 +78,11 @@ def test_filler_runs_in_raw_integers():
     with pytest.raises(ECGValidationError, match="filler") as info:
         reject_filler(raw, ["I"], "x")
     assert info.value.check == "filler"
+
+
+def test_mains_interference_is_a_warning(real):
+    t = np.arange(real.n_samples) / real.fs
+    x = real.data.copy()
+    x[9] += 0.5 * np.sin(2 * np.pi * 50 * t)
+    out = validate(_copy(real, x))
+    assert any("mains interference at 50 Hz in lead(s) ['V4']" in w for w in out.warnings), out.warnings
