@@ -143,3 +143,12 @@ def test_wfdb_other_rates(shared_data, tmp_path, fs):
     out = standardise(sig)
     corr = [np.corrcoef(a[100:-100], b[100:-100])[0, 1] for a, b in zip(out.data, standardise(ref).data)]
     assert min(corr) > 0.98
+
+
+def test_long_comment_header_before_the_root(shared_data, tmp_path):
+    """Some writers put kilobytes of comments (licences, generator notes) before the root element."""
+    text = (shared_data / AECG).read_text("utf-8")
+    i = text.index("<AnnotatedECG")
+    path = tmp_path / "commented.xml"
+    path.write_text(text[:i] + "<!-- <notes> " + "generator notes " * 1000 + " -->\n" + text[i:], encoding="utf-8")
+    assert read_ecg(path).format == "hl7_aecg"

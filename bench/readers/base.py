@@ -18,8 +18,8 @@ from bench.signal import Signal
 #: name -> read(path) -> Signal; info: sniff(head: bytes, path: Path) -> bool, priority (int), label (str)
 FORMATS: Registry[Callable[[Path], Signal]] = Registry("ECG format", package="bench.readers")
 
-#: Bytes read from the start of a file for format detection.
-HEAD_BYTES = 4096
+#: Bytes read from the start of a file for format detection (enough to skip long XML comment headers).
+HEAD_BYTES = 65536
 
 
 def register_format(name: str, *, sniff: Callable[[bytes, Path], bool], priority: int = 50, label: str = ""):

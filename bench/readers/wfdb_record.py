@@ -52,7 +52,8 @@ def sniff(head: bytes, path: Path) -> bool:
     if hea is None:
         return False
     if hea != path:  # a signal file: its header must name it
-        text = hea.read_bytes()[:65536].decode("latin-1")
+        with open(hea, "rb") as f:
+            text = f.read(65536).decode("latin-1")
         return any(line.split()[:1] == [path.name] for line in text.splitlines()[1:] if line.strip())
     first = next((ln for ln in head.decode("latin-1").splitlines() if ln.strip() and not ln.startswith("#")), "")
     return bool(_RECORD_LINE.match(first)) and b"\x00" not in head
