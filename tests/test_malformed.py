@@ -231,6 +231,8 @@ CASES = {
                         "corrupt", None),
     "aecg_nan_digits": (text_file(AECG, "a.xml", lambda t: t.replace("<digits> -2 -2", "<digits> nan inf", 1)),
                         "validation", "non_finite"),
+    "aecg_filler_digits": (text_file(AECG, "a.xml", lambda t: t.replace("<digits> -2 -2 -2 -2", "<digits> 32767 32767 "
+                                                                              "32767 32767", 1)), "validation", "filler"),
     "aecg_no_increment": (text_file(AECG, "a.xml", lambda t: t.replace('<increment value="0.002" unit="s"/>', "")),
                           "validation", "missing_rate"),
     "aecg_wrong_units": (text_file(AECG, "a.xml", lambda t: t.replace('<scale value="2.5" unit="uV"/>',

@@ -17,6 +17,7 @@ from bench.errors import ECGCorruptError, ECGValidationError
 from bench.readers import _xml
 from bench.readers.base import number, parse_compact_datetime, register_format, unit_scale_to_mv, xml_root_name
 from bench.signal import Signal
+from bench.validate import reject_filler
 
 
 
@@ -55,6 +56,7 @@ def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
         x = np.array(digits.split(), dtype=np.float64)
     except ValueError as e:
         raise ECGCorruptError(path, f"aECG lead {lead}: non-numeric digits ({e})") from e
+    reject_filler(x[None, :], [lead], path)
     origin, scale = _xml.child(val, "origin"), _xml.child(val, "scale")
     s = number(scale.get("value")) if scale is not None else 1.0
     o = number(origin.get("value")) if origin is not None else 0.0

@@ -17,6 +17,7 @@ from bench.errors import ECGCorruptError, ECGFormatError, ECGValidationError
 from bench.readers._leads import SCP_LEAD_IDS
 from bench.readers.base import register_format
 from bench.signal import Signal
+from bench.validate import reject_filler
 
 # default Huffman table (EN 1064 C.2.7.4): (prefix bits, total bits, switch, base value, MSB-first code)
 DEFAULT_TABLE = [(1, 1, 1, 0, 0x0)] + [
@@ -260,6 +261,7 @@ def read(path: Path) -> Signal:
         raise ECGFormatError(path, "SCP bimodal compression is not supported")
     if interval == 0:
         raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
+    reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path)
     if flags & 1:
         rows = _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval)
     else:
