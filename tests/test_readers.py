@@ -29,7 +29,7 @@ FIXTURES = [
       "statement": "RITMO SINUSALE"}),
     ("real/cpsc2018/A1980.mat", "cpsc_mat", 500, STANDARD_LEADS, 10.0, {}),
     ("real/ptbdb/s0010_re.hea", "wfdb", 1000, STANDARD_LEADS, 38.4,
-     {"statement": "Myocardial infarction"}),
+     {"statement": "Myocardial infarction", "acquired": "1990-10-01T00:00:00"}),
     ("real/ptbxl/00001_lr.hea", "wfdb", 100, STANDARD_LEADS, 10.0, {}),
     ("real/cinc2021/E07500.mat", "wfdb", 500, STANDARD_LEADS, 10.0, {"statement": "sinus bradycardia"}),
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import ECGCorruptError, ECGTooLargeError, ECGValidationError
-from bench.readers.base import max_ecg_bytes, register_format, unit_scale_to_mv
+from bench.readers.base import max_ecg_bytes, parse_datetime, register_format, unit_scale_to_mv
 from bench.signal import Signal
 from bench.validate import reject_filler
 
@@ -117,9 +117,12 @@ def read(path: Path) -> Signal:
         scale.append(s)
     data = ((d - baseline) / gain * np.array(scale)[:, None]).astype(np.float32)
     statements, facts = _statements(list(rec.comments or []))
+    acquired = rec.base_datetime.isoformat() if getattr(rec, "base_datetime", None) else None
+    if acquired is None and facts.get("ECG date"):  # PTB: '# ECG date: 01/10/1990' (day/month/year)
+        acquired = parse_datetime(facts["ECG date"], ("%d/%m/%Y", "%d.%m.%Y", "%Y-%m-%d"))
     meta = {
         "device": None,
-        "acquired": rec.base_datetime.isoformat() if getattr(rec, "base_datetime", None) else None,
+        "acquired": acquired,
         "patient_id": None,
         "statements": statements,
         "header_comments": facts,
