@@ -162,3 +162,27 @@ def test_data_check_command(sim_folder, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "quarantined" in out and "mi = 1" in out and "train" in out and "oracle" in out
     assert main(["data", "check", f"folder:{tmp_path}/nope"]) == 1
+
+
+def test_data_synth_command_writes_a_folder_source(tmp_path, capsys):
+    from bench.cli import main
+
+    out = tmp_path / "cohort"
+    assert main(["data", "synth", "--out", str(out), "--patients", "6", "--seed", "2"]) == 0
+    assert "ECG/s" in capsys.readouterr().out
+    lab = pd.read_csv(out / "labels.csv")
+    assert {"patient_id", "file", "fs", "hr_bpm", "pr_ms", "p_dur_ms", "qrs_ms", "qt_ms"} <= set(lab.columns)
+    assert {".hea", ".xml"} >= {p.suffix for p in (out / "ecgs").iterdir()} - {".dat"}
+    orc = pd.read_csv(out / "oracle.csv")
+    assert len(orc) == len(lab) and [f"oracle_surv_{k:02d}" for k in range(25)] == list(orc.columns[1:26])
+
+
+def test_parallel_reading_keeps_order_and_quarantines(sim_folder, monkeypatch):
+    from bench.sources.common import _read_all
+
+    good = sorted((sim_folder / "ecgs").glob("*.hea"))[:2]
+    paths = [good[i % 2] for i in range(140)]
+    paths[70] = sim_folder / "ecgs" / "absent.xml"
+    res = list(_read_all(paths, workers=2))
+    assert len(res) == 140 and isinstance(res[70], str) and "no such file" in res[70]
+    assert np.array_equal(res[0], res[2]) and not np.array_equal(res[0], res[1])

@@ -60,6 +60,37 @@ def read_standardised(path: Path) -> np.ndarray:
     return standardise(read_ecg(path)).data
 
 
+def _read_chunk(paths: list[Path]) -> list[np.ndarray | str]:
+    """Standardised signal, or the quarantine reason, per path (catches the ECGReadError family only)."""
+    out: list[np.ndarray | str] = []
+    for p in paths:
+        try:
+            out.append(read_standardised(Path(p)))
+        except ECGReadError as e:
+            out.append(f"{type(e).__name__}: {e.reason}")
+    return out
+
+
+def _read_all(paths: list[Path], workers: int):
+    """Yield one result of `_read_chunk` per path, in order; chunks go to `workers` processes when many files."""
+    chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
+    if workers > 1 and len(chunks) > 2:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for res in ex.map(_read_chunk, chunks):
+                yield from res
+    else:
+        for c in chunks:
+            yield from _read_chunk(c)
+
+
+def read_workers() -> int:
+    """Processes used to read a cohort the first time: $BENCH_READ_WORKERS, else min(2, CPUs)."""
+    env = os.environ.get("BENCH_READ_WORKERS")
+    return max(1, int(env)) if env else min(2, os.cpu_count() or 1)
+
+
 def load_signals(kind: str, paths: list[Path], labels: list[str], cache_dir=None):
     """Standardised signals for `paths` -> (signals memmap (n_ok, 12, 5000), ok mask (n,), quarantine frame, key).
 
@@ -72,35 +103,35 @@ def load_signals(kind: str, paths: list[Path], labels: list[str], cache_dir=None
         ok = np.load(okf)
         q = pd.read_csv(qf, dtype=str, keep_default_na=False)
         return np.load(npy, mmap_mode="r"), ok, q, key
+    pid = os.getpid()
+    tmp, tmp_ok, tmp_q = d / f"{key}.{pid}.tmp.npy", d / f"{key}.{pid}.ok.tmp.npy", d / f"{key}.{pid}.q.tmp"
     ok = np.zeros(len(paths), bool)
-    rows, reasons, q = [], [], []
-    tmp = d / f"{key}.{os.getpid()}.tmp.npy"
+    q = []
     out = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(paths), 12, N_SAMPLES))
     n_ok = 0
-    for i, (p, lab) in enumerate(zip(paths, labels)):
-        try:
-            out[n_ok] = read_standardised(Path(p))
-        except ECGReadError as e:
-            q.append((lab, f"{type(e).__name__}: {e.reason}"))
+    for i, (res, lab) in enumerate(zip(_read_all(list(paths), read_workers()), labels)):
+        if isinstance(res, str):
+            q.append((lab, res))
             continue
+        out[n_ok] = res
         ok[i] = True
         n_ok += 1
     out.flush()
     del out
     if n_ok < len(paths):  # shrink to the usable rows (re-write; only when something was quarantined)
         full = np.load(tmp, mmap_mode="r")
-        tmp2 = d / f"{key}.{os.getpid()}.tmp2.npy"
+        tmp2 = d / f"{key}.{pid}.tmp2.npy"
         small = open_memmap(tmp2, mode="w+", dtype=np.float32, shape=(n_ok, 12, N_SAMPLES))
         small[:] = full[:n_ok]
         small.flush()
         del small, full
         os.replace(tmp2, tmp)
     quarantine = pd.DataFrame(q, columns=["file", "reason"])
-    quarantine.to_csv(qf.with_suffix(".tmp"), index=False)
-    np.save(d / f"{key}.ok.tmp.npy", ok)
+    quarantine.to_csv(tmp_q, index=False)
+    np.save(tmp_ok, ok)
     os.replace(tmp, npy)
-    os.replace(d / f"{key}.ok.tmp.npy", okf)
-    os.replace(qf.with_suffix(".tmp"), qf)
+    os.replace(tmp_ok, okf)
+    os.replace(tmp_q, qf)
     return np.load(npy, mmap_mode="r"), ok, quarantine, key
 
 
