@@ -146,9 +146,12 @@ def test_lead_names_normalised():
     from bench.readers._leads import canonical_lead, is_extra_lead, lead_from_code
 
     for name, canon in [("aVR", "aVR"), ("AVR", "aVR"), ("avr", "aVR"), ("v1", "V1"), ("MDC_ECG_LEAD_I", "I"),
-                        ("Lead I", "I"), ("MDC_ECG_LEAD_AVF", "aVF"), ("DIII", "III"), ("C6", "V6")]:
+                        ("Lead I", "I"), ("MDC_ECG_LEAD_AVF", "aVF"), ("DIII", "III"), ("C6", "V6"),
+                        ("Lead aVR, augmented voltage, redundant", "aVR"), ("Lead I (Einthoven)", "I"),
+                        ("Lead V1 (Wilson)", "V1")]:
         assert canonical_lead(name) == canon
     assert canonical_lead("vx") is None and is_extra_lead("vx") and not is_extra_lead("foo")
+    assert canonical_lead("Lead V4R (right)") is None and canonical_lead("II extra") == "II"
     assert lead_from_code("5.6.3-9-61") == "III" and lead_from_code("2:62") == "aVR"
     assert canonical_lead(lead_from_code("X1", "Lead V3 (Wilson)")) == "V3"
 

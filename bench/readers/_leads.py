@@ -28,9 +28,17 @@ def _key(name: str) -> str:
 
 
 def canonical_lead(name: str) -> str | None:
-    """Standard name of a lead ('I'..'V6'), or None if the name is not one of the standard twelve."""
+    """Standard name of a lead ('I'..'V6'), or None if the name is not one of the standard twelve.
+
+    Descriptive names are reduced to their first word: 'Lead aVR, augmented voltage, redundant' (DICOM CID 3001
+    meanings), 'Lead V1 (Wilson)'."""
     k = _key(name)
-    return _CANON.get(k) or _ALIASES.get(k)
+    hit = _CANON.get(k) or _ALIASES.get(k)
+    if hit is None:
+        words = re.split(r"[\s,;()]+", _PREFIX.sub("", str(name).strip()).strip())
+        first = words[0].lower() if words and len(words) > 1 else ""
+        hit = _CANON.get(first) or _ALIASES.get(first)
+    return hit
 
 
 _UNLABELLED = re.compile(r"^(channel|ch)\d+$")
