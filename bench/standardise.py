@@ -81,13 +81,14 @@ def standardise(signal: Signal, *, fs: int = FS, duration_s: float = DURATION_S)
         raise ECGValidationError(path, f"missing precordial lead(s) {missing}", check="missing_lead")
     leads, derived, residuals = _limb_leads(leads, path)
     warnings = list(signal.warnings)
-    for law, r in residuals.items():
-        if r is not None and r > EINTHOVEN_TOLERANCE:
-            warnings.append(f"given limb leads break {law.capitalize()}'s law (relative residual {r:.2f})")
+    broken = [law for law, r in residuals.items() if r is not None and r > EINTHOVEN_TOLERANCE]
+    for law in broken:
+        warnings.append(f"given limb leads break {law.capitalize()}'s law (relative residual {residuals[law]:.2f})")
     x = np.stack([leads[k] for k in STANDARD_LEADS])
     record: dict = {
         "fs_in": float(signal.fs), "n_samples_in": int(x.shape[1]), "derived_leads": derived,
         "einthoven_residual": residuals["einthoven"], "goldberger_residual": residuals["goldberger"],
+        "limb_leads_inconsistent": bool(broken),
         "resampled_from": None,
     }
     if abs(signal.fs - fs) > 1e-9:

@@ -61,8 +61,9 @@ def test_consistent_limb_leads_pass_and_swapped_leads_are_flagged():
     bad = make_signal(500, 10, twelve=True)
     bad.data[[0, 1]] = bad.data[[1, 0]]  # I and II electrodes swapped
     out = standardise(bad)
-    assert out.meta["standardise"]["einthoven_residual"] > 0.1
+    assert out.meta["standardise"]["einthoven_residual"] > 0.1 and out.meta["standardise"]["limb_leads_inconsistent"]
     assert any("Einthoven" in w for w in out.warnings)
+    assert not good.meta["standardise"]["limb_leads_inconsistent"]
 
 
 @pytest.mark.parametrize("fs", [100, 250, 599.88, 1000])
