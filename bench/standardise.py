@@ -1,8 +1,9 @@
 """`standardise(signal)`: any decoded ECG -> (12, 5000) float32 mV at 500 Hz in the house lead order (DESIGN.md).
 
 What it does, all recorded in `meta['standardise']`:
-- derives missing limb leads from the two it has (Einthoven: II = I + III; Goldberger: aVR = -(I + II)/2,
-  aVL = I - II/2, aVF = II - I/2) and, when the file gives them, measures how far they break those laws
+- derives missing limb leads from those it has (Einthoven: II = I + III; Goldberger: aVR = -(I + II)/2,
+  aVL = I - II/2, aVF = II - I/2; without I or II, both are solved by least squares from any two independent
+  limb leads) and, when the file gives redundant ones, measures how far they break those laws
   (relative RMS residual; above `EINTHOVEN_TOLERANCE` the signal gets a warning: swapped or mislabelled electrodes);
 - resamples with a polyphase filter (`scipy.signal.resample_poly`); a non-integer rate ratio (e.g. 599.88 Hz) uses
   the closest fraction with denominator <= 1000, and the residual rate error is recorded;
@@ -33,29 +34,43 @@ def _relative_residual(residual: np.ndarray, *refs: np.ndarray) -> float:
     return _rms(residual - np.median(residual)) / scale
 
 
+#: Each limb lead as a combination of (I, II): Einthoven and Goldberger.
+LIMB_BASIS = {"I": (1.0, 0.0), "II": (0.0, 1.0), "III": (-1.0, 1.0),
+              "aVR": (-0.5, -0.5), "aVL": (1.0, -0.5), "aVF": (-0.5, 1.0)}
+
+
+def limb_rank(names) -> int:
+    """How many independent limb-lead directions the given lead names span (2 = all six can be derived)."""
+    rows = [LIMB_BASIS[n] for n in names if n in LIMB_BASIS]
+    return int(np.linalg.matrix_rank(np.array(rows))) if rows else 0
+
+
 def _limb_leads(leads: dict[str, np.ndarray], path: str) -> tuple[dict[str, np.ndarray], list[str], dict]:
-    """Complete I, II, III, aVR, aVL, aVF; returns (leads, derived names, residuals)."""
-    derived: list[str] = []
-    have = {k for k in ("I", "II", "III") if k in leads}
-    if have == {"II", "III"}:
-        leads["I"], derived = leads["II"] - leads["III"], ["I"]
-    elif have == {"I", "III"}:
-        leads["II"], derived = leads["I"] + leads["III"], ["II"]
-    elif len(have) < 2:
-        raise ECGValidationError(path, f"cannot derive limb leads: need two of I, II, III (have {sorted(have)})",
+    """Complete I, II, III, aVR, aVL, aVF; returns (leads, derived names, residuals).
+
+    With I and II given, the others follow directly. Otherwise I and II are solved by least squares from whatever
+    limb leads the file gives (any two independent ones suffice, e.g. II and III, or aVR and aVL)."""
+    given = [k for k in LIMB_BASIS if k in leads]
+    if limb_rank(given) < 2:
+        raise ECGValidationError(path, f"cannot derive limb leads from {given}: need two independent limb leads",
                                  check="missing_lead")
+    derived: list[str] = []
+    if "I" not in leads or "II" not in leads:
+        a = np.array([LIMB_BASIS[k] for k in given])
+        solved = np.linalg.lstsq(a, np.stack([leads[k] for k in given]), rcond=None)[0]
+        for k, row in zip(("I", "II"), solved):
+            if k not in leads:
+                leads[k] = row
+                derived.append(k)
     i, ii = leads["I"], leads["II"]
     residuals: dict[str, float | None] = {"einthoven": None, "goldberger": None}
-    if "III" in leads and not derived:
+    if "III" in given and "I" in given and "II" in given:
         residuals["einthoven"] = _relative_residual(i + leads["III"] - ii, i, ii)
-    else:
-        leads.setdefault("III", ii - i)
-        if "III" not in derived and "III" not in have:
-            derived.append("III")
-    formulas = {"aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
-    given = [k for k in formulas if k in leads]
-    if given:
-        residuals["goldberger"] = max(_relative_residual(leads[k] - formulas[k], leads[k], formulas[k]) for k in given)
+    formulas = {"III": ii - i, "aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
+    augmented = [k for k in ("aVR", "aVL", "aVF") if k in given]
+    if augmented:
+        residuals["goldberger"] = max(_relative_residual(leads[k] - formulas[k], leads[k], formulas[k])
+                                      for k in augmented)
     for k, v in formulas.items():
         if k not in leads:
             leads[k] = v

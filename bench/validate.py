@@ -13,6 +13,7 @@ import numpy as np
 from bench.errors import ECGValidationError
 from bench.readers._leads import canonical_lead, is_extra_lead
 from bench.signal import Signal
+from bench.standardise import limb_rank
 
 MIN_DURATION_S = 8.0
 MAX_PEAK_MV = 10.0  # typical (median over leads) peak above this: wrong units
@@ -130,11 +131,12 @@ def validate(signal: Signal, *, min_duration_s: float = MIN_DURATION_S) -> Signa
         )
     present = set(signal.leads)
     missing = [v for v in PRECORDIAL if v not in present]
-    if sum(lead in present for lead in LIMB) < 2:
+    if limb_rank(present) < 2:
         missing += [lead for lead in LIMB if lead not in present]
     if missing:
         raise ECGValidationError(
-            path, f"missing lead(s) {missing}: need V1-V6 and two of I, II, III", check="missing_lead"
+            path, f"missing lead(s) {missing}: need V1-V6 and two independent limb leads (e.g. I and II)",
+            check="missing_lead",
         )
     _check_amplitudes(signal)
     return signal

@@ -54,6 +54,23 @@ def test_lead_i_derived_from_ii_and_iii():
     assert out.meta["standardise"]["derived_leads"] == ["I"]
 
 
+@pytest.mark.parametrize("keep", [("II", "aVL"), ("aVR", "aVL"), ("III", "aVF", "aVR")])
+def test_i_and_ii_solved_from_any_two_independent_limb_leads(keep):
+    full = make_signal(500, 10, twelve=True)
+    rows = [STANDARD_LEADS.index(k) for k in keep] + list(range(6, 12))
+    out = standardise(Signal(full.data[rows], 500, tuple(STANDARD_LEADS[k] for k in rows)))
+    np.testing.assert_allclose(out.data[:6], full.data[:6], atol=1e-5)
+    assert set(out.meta["standardise"]["derived_leads"]) == set(STANDARD_LEADS[:6]) - set(keep)
+
+
+def test_one_limb_lead_is_not_enough():
+    full = make_signal(500, 10, twelve=True)
+    sig = Signal(full.data[[3] + list(range(6, 12))], 500, ("aVR",) + STANDARD_LEADS[6:])
+    with pytest.raises(ECGValidationError, match="independent") as info:
+        standardise(sig)
+    assert info.value.check == "missing_lead"
+
+
 def test_consistent_limb_leads_pass_and_swapped_leads_are_flagged():
     good = standardise(make_signal(500, 10, twelve=True))
     assert good.meta["standardise"]["einthoven_residual"] < 1e-6
