@@ -178,3 +178,31 @@ def test_fine_detail_marker_carries_part_of_the_risk(big_plan):
                            (records["mi"].to_numpy() == 1, oracle["oracle_p_mi"], oracle["oracle_p_mi_no_fqrs"])):
         assert roc_auc_score(y, full) - roc_auc_score(y, blind) > 0.01
         assert abs(blind.mean() - y.mean()) < 0.01
+
+
+FACING = {"AMI": {"V1", "V2", "V3", "V4"}, "ASMI": {"V1", "V2", "V3", "V4"}, "ALMI": {"V3", "V4", "V5", "V6", "I", "aVL"},
+          "LMI": {"I", "aVL", "V5", "V6"}, "IMI": {"II", "III", "aVF"}, "ILMI": {"II", "III", "aVF", "V5", "V6"}}
+
+
+def test_infarct_makes_q_waves_and_st_t_change_in_its_territory():
+    from bench.cohort import MI_TERRITORIES
+    from bench.signal import STANDARD_LEADS
+
+    n = len(MI_TERRITORIES)
+    base = {"pr": np.full(n, 160.0), "pdur": np.full(n, 100.0), "qrs": np.full(n, 95.0), "qt": np.full(n, 400.0),
+            "lbbb": np.zeros(n, bool), "qrs_gain": np.ones(n), "adv_iab": np.zeros(n, bool), "fqrs": np.zeros(n, bool),
+            "ptfv1": np.zeros(n, bool), "af_rhythm": np.zeros(n, bool), "t_inversion": np.zeros(n, bool),
+            "territory": np.arange(n), "scar_mv": np.full(n, 0.3), "fqrs_territory": np.arange(n),
+            "axis_deg": np.zeros(n), "horiz_deg": np.zeros(n)}
+    mi, _ = dipole.beat_templates(base, np.random.default_rng(0))
+    no, _ = dipole.beat_templates({**base, "scar_mv": np.zeros(n)}, np.random.default_rng(0))
+    x, x0 = (dipole.twelve_from_eight(dipole.leads_from_dipole(v)) for v in (mi, no))
+    t = dipole._t * 1000
+    early, late_t = (t > 0) & (t < 40), (t > 250) & (t < 400)
+    for k, terr in enumerate(MI_TERRITORIES):
+        dq = x[k][:, early].min(1) - x0[k][:, early].min(1)
+        deepest = {STANDARD_LEADS[i] for i in np.argsort(dq)[:2]}
+        assert deepest <= FACING[terr], (terr, deepest)
+        assert dq.min() < -0.1  # >= 0.1 mV deeper initial negativity (UDMI depth)
+        dt = x[k][:, late_t].mean(1) - x0[k][:, late_t].mean(1)
+        assert STANDARD_LEADS[int(np.argmin(dt))] in FACING[terr] | {"V3", "V4"}, terr

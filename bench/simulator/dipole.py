@@ -110,7 +110,7 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     qrs = qrs * gain[:, None, None]
 
     # T: ascending broad + descending narrower Gaussian ending at QT; LBBB -> discordant T; T inversion -> lateral
-    # (X) component reversed; old infarct -> T pointing away from the scar.
+    # (X) component reversed; old infarct -> T pointing away from the scar and a small ST shift toward it.
     s2 = 0.085 * qt
     c2 = qt - 2.5 * s2
     tv = np.where(lbbb[:, None], vec(-0.25, 0.05, -0.35), vec(0.32, 0.15, -0.32))
@@ -118,6 +118,9 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     tv[:, 0] *= np.where(p["t_inversion"] & ~lbbb, -0.8, 1.0)
     tv = tv - 0.5 * s_mv * u
     t_wave = _gauss(c2, s2, tv) + _gauss(c2 - 0.05 * qt / 0.4, 1.3 * s2, 0.45 * tv)
+    # residual ST elevation over the scar (toward it: up in facing leads, down in reciprocal ones)
+    st_c, st_s = d + 0.35 * (c2 - d), 0.25 * (c2 - d)
+    t_wave = t_wave + _gauss(st_c, st_s, 0.25 * s_mv * u)
 
     common = qrs + t_wave
     normal = p_wave + common
