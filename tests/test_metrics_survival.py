@@ -154,3 +154,19 @@ def test_undefined_survival_metrics_are_nan():
     empty = np.array([])
     assert np.isnan(S.harrell_c(empty, empty.astype(bool), empty))
     assert np.isnan(S.km_calibration_error(empty, empty.astype(bool), empty, t=1825.0))
+
+
+def test_risk_deciles_and_kaplan_meier_observed_risk_hand_worked():
+    risk = np.arange(20) / 100.0
+    assert S.risk_groups(risk, np.ones(20), 10).tolist() == [k // 2 for k in range(20)]
+    w = np.ones(20)
+    w[0] = 4.0  # the lowest-risk row weighs a fifth of the total 23: alone in deciles 0-1
+    g = S.risk_groups(risk, w, 10)
+    assert g[0] == 0 and g[1] == 1 and g[-1] == 9 and (np.diff(g) >= 0).all()
+    # two groups, no censoring before 5 years: the Kaplan-Meier risk is the share of events
+    t = np.r_[np.full(4, 1825.0), [100.0], np.full(3, 1825.0), [50.0, 900.0]]
+    e = np.r_[np.zeros(4), [1], np.zeros(3), [1, 1]].astype(bool)
+    r = np.r_[np.full(5, 0.1), np.full(5, 0.3)]
+    tab = S.km_calibration_table(t, e, r, t=1825.0, n_groups=2)
+    assert tab[:, 3] == pytest.approx([0.2, 0.4]) and tab[:, 2] == pytest.approx([0.1, 0.3])
+    assert S.km_calibration_error(t, e, r, t=1825.0, n_groups=2) == pytest.approx(0.1)
