@@ -155,6 +155,27 @@ def test_ptb_fixture(shared_data, tmp_path):
     assert territory("antero-septal") == "ASMI" and territory("inferior") == "IMI" and territory("posterior") == ""
 
 
+def test_ptb_layout_controls_and_bad_records(shared_data, tmp_path):
+    """patientNNN/sNNNN_re layout: an MI record, a healthy control (header edited), a truncated signal file."""
+    src = shared_data / "real" / "ptbdb"
+    root = tmp_path / "ptbdb"
+    for pat, rec in (("patient001", "s0010_re"), ("patient104", "s0306_re"), ("patient200", "s0400_re")):
+        (root / pat).mkdir(parents=True)
+        for suf in (".dat", ".xyz"):
+            shutil.copy(src / f"s0010_re{suf}", root / pat / f"{rec}{suf}")
+        hea = (src / "s0010_re.hea").read_text(encoding="latin-1").replace("s0010_re", rec)
+        if pat == "patient104":
+            hea = hea.replace("Reason for admission: Myocardial infarction", "Reason for admission: Healthy control")
+        (root / pat / f"{rec}.hea").write_text(hea, encoding="latin-1")
+    dat = root / "patient200" / "s0400_re.dat"
+    dat.write_bytes(dat.read_bytes()[:5000])
+    c = load_cohort(f"ptb:{root}", cache_dir=tmp_path / "cache")
+    assert c.n_in == 3 and len(c) == 2 and list(c.quarantine["file"]) == ["patient200/s0400_re.hea"]
+    r = c.records.set_index("patient_id")
+    assert r.loc["patient001", "mi"] == 1 and r.loc["patient001", "mi_territory"] == "ILMI"
+    assert r.loc["patient104", "mi"] == 0 and r.loc["patient104", "mi_territory"] == ""
+
+
 def test_data_check_command(sim_folder, tmp_path, capsys):
     from bench.cli import main
 
