@@ -83,24 +83,28 @@ def read(path: Path) -> Signal:
 
     hea = _header_path(path)
     base = hea.with_suffix("")
-    record_line = next((ln for ln in hea.read_text("latin-1").splitlines() if ln.strip() and not ln.startswith("#")),
-                       "")
-    if len(record_line.split()) < 3:  # wfdb would silently assume 250 Hz
-        raise ECGValidationError(path, f"WFDB record line {record_line.strip()!r} gives no sampling rate",
+    lines = [ln.split() for ln in hea.read_text("latin-1").splitlines() if ln.strip() and not ln.startswith("#")]
+    record = lines[0] if lines else []
+    if len(record) < 3:  # wfdb would silently assume 250 Hz
+        raise ECGValidationError(path, f"WFDB record line {' '.join(record)!r} gives no sampling rate",
                                  check="missing_rate")
-    header = wfdb.rdheader(str(base))
-    if header.n_sig is None or header.n_sig == 0 or header.sig_len is None:
-        raise ECGCorruptError(path, "WFDB header declares no signals or no length")
-    files = {f for f in (header.file_name or []) if f}
-    available = sum((hea.parent / f).stat().st_size for f in files if (hea.parent / f).is_file())
+    # sizes checked from the header text before wfdb allocates anything (wfdb's own header parser is slow)
+    try:
+        n_sig, sig_len = int(record[1]), int(record[3]) if len(record) > 3 else None
+    except ValueError as e:
+        raise ECGCorruptError(path, f"WFDB record line {' '.join(record)!r} is malformed") from e
+    if n_sig == 0 or sig_len is None or len(lines) < n_sig + 1:
+        raise ECGCorruptError(path, "WFDB header declares no signals, no length, or fewer signal lines than signals")
+    files = {ln[0] for ln in lines[1:n_sig + 1]}
     missing = [f for f in files if not (hea.parent / f).is_file()]
     if missing:
         raise ECGCorruptError(path, f"WFDB signal file(s) {missing} named by the header are missing")
+    available = sum((hea.parent / f).stat().st_size for f in files)
     if available > max_ecg_bytes():
         raise ECGTooLargeError(path, f"WFDB signal files hold {available} bytes, over the {max_ecg_bytes()}-byte bound")
-    if header.sig_len * header.n_sig > 4 * available + 1024:
+    if sig_len * n_sig > 4 * available + 1024:
         raise ECGCorruptError(
-            path, f"header declares {header.sig_len} x {header.n_sig} samples but the signal files hold {available} bytes"
+            path, f"header declares {sig_len} x {n_sig} samples but the signal files hold {available} bytes"
         )
     rec = wfdb.rdrecord(str(base), physical=False, return_res=32)
     if rec.fs is None:
