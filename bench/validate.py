@@ -13,7 +13,7 @@ import numpy as np
 from bench.errors import ECGValidationError
 from bench.readers._leads import canonical_lead, is_extra_lead
 from bench.signal import Signal
-from bench.standardise import limb_rank
+from bench.standardise import LIMB_BASIS, limb_rank
 
 MIN_DURATION_S = 8.0
 MAX_PEAK_MV = 10.0  # typical (median over leads) peak above this: wrong units
@@ -138,8 +138,25 @@ def validate(signal: Signal, *, min_duration_s: float = MIN_DURATION_S) -> Signa
             path, f"missing lead(s) {missing}: need V1-V6 and two independent limb leads (e.g. I and II)",
             check="missing_lead",
         )
+    _drop_flat_redundant_limb_leads(signal)
     _check_amplitudes(signal)
     return signal
+
+
+def _drop_flat_redundant_limb_leads(signal: Signal) -> None:
+    """Some writers store the derived limb leads (III, aVR, aVL, aVF) as zeros. A flat limb lead that the other
+    limb leads can replace is dropped with a warning (standardise derives it); any other flat lead stays an error."""
+    ptp = signal.data.max(axis=1) - signal.data.min(axis=1)
+    flat = {lead for lead, p in zip(signal.leads, ptp) if p < FLAT_PTP_MV and lead in LIMB_BASIS}
+    live = [lead for lead, p in zip(signal.leads, ptp) if lead in LIMB_BASIS and lead not in flat]
+    if not flat or limb_rank(live) < 2:
+        return
+    keep = [k for k, lead in enumerate(signal.leads) if lead not in flat]
+    dropped = [lead for lead in signal.leads if lead in flat]
+    signal.data = signal.data[keep]
+    signal.leads = tuple(signal.leads[k] for k in keep)
+    signal.meta["dropped_flat_leads"] = dropped
+    signal.warnings.append(f"flat limb lead(s) {dropped} dropped: derived from the other limb leads instead")
 
 
 def _check_amplitudes(signal: Signal) -> None:

@@ -86,3 +86,15 @@ def test_mains_interference_is_a_warning(real):
     x[9] += 0.5 * np.sin(2 * np.pi * 50 * t)
     out = validate(_copy(real, x))
     assert any("mains interference at 50 Hz in lead(s) ['V4']" in w for w in out.warnings), out.warnings
+
+
+def test_flat_derived_limb_leads_are_dropped_but_a_flat_chest_lead_is_an_error(real):
+    x = real.data.copy()
+    x[2:6] = 0.0  # writer stored III, aVR, aVL, aVF as zeros
+    out = validate(_copy(real, x))
+    assert out.leads == ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+    assert out.meta["dropped_flat_leads"] == ["III", "aVR", "aVL", "aVF"]
+    x[7] = 0.0
+    with pytest.raises(ECGValidationError) as info:
+        validate(_copy(real, x))
+    assert info.value.check == "flat" and "V2" in str(info.value)
