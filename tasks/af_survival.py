@@ -45,8 +45,12 @@ class AFSurvival(PlannedTask):
     heads = {"survival": N_INTERVALS, "age": 1, "sex": 1, "af_statement": 1}
     primary_metric = "c_index"
     risk_columns = ("risk_5y",)
+    #: `survival_logit_offset` is added to the survival head's raw outputs: p_j = sigmoid(output_j + offset). With
+    #: the default logit(0.995) an untrained head (outputs ~ 0) predicts 0.5 % AF per interval, 12 % in 5 years,
+    #: instead of p_j = 1/2 and a 5-year risk of 1 - 0.5^25; it is the same as starting the head's bias there.
     defaults = {"survival_weight": 1.0, "age_weight": 1.0, "sex_weight": 1.0, "af_statement_weight": 1.0,
-                "age_mean": 60.0, "age_sd": 15.0, "one_ecg_per_patient": True}
+                "age_mean": 60.0, "age_sd": 15.0, "one_ecg_per_patient": True,
+                "survival_logit_offset": float(np.log(0.995 / 0.005))}
 
     # ---- data ---------------------------------------------------------------------------------------------------
     def select(self, records: pd.DataFrame) -> np.ndarray:
@@ -84,7 +88,8 @@ class AFSurvival(PlannedTask):
 
     # ---- model side ---------------------------------------------------------------------------------------------
     def loss(self, outputs, targets):
-        surv = nnet_survival_loss_from_logits(outputs["survival"], targets["v_censor"], targets["v_af"]).mean()
+        logits = outputs["survival"] + float(self.p("survival_logit_offset"))
+        surv = nnet_survival_loss_from_logits(logits, targets["v_censor"], targets["v_af"]).mean()
         total = float(self.p("survival_weight")) * surv
         if "age" in outputs and float(self.p("age_weight")):
             m = targets["age_mask"].reshape(-1)
@@ -100,7 +105,8 @@ class AFSurvival(PlannedTask):
         """Survival to each interval end (prod_{j<=k} p_j, summed in log space), 1/2/5-year risk, and
         cumhaz_<y>y = -log S(y years) for ranking: risks of badly calibrated models round to 1.0 in float64
         (0.5^25 survival) and would tie, the cumulative hazard keeps their order."""
-        cumhaz = np.cumsum(np.logaddexp(0.0, -np.asarray(outputs["survival"], dtype=float)), axis=1)
+        logits = np.asarray(outputs["survival"], dtype=float) + float(self.p("survival_logit_offset"))
+        cumhaz = np.cumsum(np.logaddexp(0.0, -logits), axis=1)
         out = _survival_columns(cumhaz)
         if "age" in outputs:
             out["age_pred"] = (np.asarray(outputs["age"], float).reshape(-1) * float(self.p("age_sd"))

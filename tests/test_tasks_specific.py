@@ -57,14 +57,21 @@ def test_af_prediction_columns_are_consistent():
     assert np.allclose(s["risk_1y"], 1 - s["surv_04"]) and np.allclose(s["risk_2y"], 1 - s["surv_09"])
     assert np.allclose(s["risk_5y"], 1 - s["surv_24"]) and np.allclose(s["score"], s["risk_5y"])
     assert np.allclose(s["age_pred"], out["age"][:, 0] * 15 + 60)
-    assert np.allclose(surv, survival_curve(1 / (1 + np.exp(-out["survival"].astype(float)))), rtol=1e-12)
+    offset = task.get_params()["survival_logit_offset"]
+    assert np.allclose(surv, survival_curve(1 / (1 + np.exp(-(out["survival"].astype(float) + offset)))), rtol=1e-12)
     assert np.allclose(s["cumhaz_5y"], -np.log(s["surv_24"]))
+
+
+def test_af_untrained_head_starts_at_a_plausible_risk():
+    zeros = {"survival": np.zeros((3, 25), np.float32)}
+    assert TASKS.get("af_survival")().predict(zeros)["risk_5y"] == pytest.approx(1 - 0.995 ** 25)
+    assert TASKS.get("af_survival")(survival_logit_offset=0.0).predict(zeros)["risk_5y"] == pytest.approx(1 - 0.5 ** 25)
 
 
 def test_af_ranking_survives_risks_that_round_to_one():
     """An untrained model (p_j near 1/2) predicts 5-year survival ~ 0.5^25: every risk_5y rounds to 1 - 3e-8 and
     would tie; the discrimination metrics rank by cumulative hazard instead."""
-    task, rec, orc = task_data("af_survival")
+    task, rec, orc = task_data("af_survival", survival_logit_offset=0.0)
     true = pd.DataFrame(task.oracle_scores(orc))
     logits = np.repeat(np.log(0.5 / 0.5) - 1e-3 * true[["cumhaz_5y"]].to_numpy(), 25, axis=1)
     s = pd.DataFrame(task.predict({"survival": logits}))
