@@ -30,8 +30,9 @@ def _rms(x: np.ndarray) -> float:
 
 
 def _relative_residual(residual: np.ndarray, *refs: np.ndarray) -> float:
-    scale = max(max(_rms(r - np.median(r)) for r in refs), 0.05)
-    return _rms(residual - np.median(residual)) / scale
+    """RMS of the (offset-free) residual relative to the larger reference lead's RMS (at least 0.05 mV)."""
+    scale = max(max(_rms(r - r.mean()) for r in refs), 0.05)
+    return _rms(residual - residual.mean()) / scale
 
 
 #: Each limb lead as a combination of (I, II): Einthoven and Goldberger.

@@ -92,21 +92,16 @@ def reject_filler(raw: np.ndarray, leads, path, *, values=FILLER_VALUES, min_run
 
 
 def _longest_run(mask: np.ndarray) -> int:
-    if not mask.any():
-        return 0
-    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(padded))
-    return int((edges[1::2] - edges[0::2]).max())
+    return int(_runs(mask).max(initial=0))
 
 
-def _run_share(mask: np.ndarray, min_run: int) -> float:
-    """Fraction of samples lying in runs of at least `min_run` consecutive True values."""
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of consecutive True values."""
     if not mask.any():
-        return 0.0
+        return np.zeros(0, dtype=np.int64)
     padded = np.concatenate(([0], mask.astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(padded))
-    lengths = edges[1::2] - edges[0::2]
-    return float(lengths[lengths >= min_run].sum()) / mask.size
+    return edges[1::2] - edges[0::2]
 
 
 def validate(signal: Signal, *, min_duration_s: float = MIN_DURATION_S) -> Signal:
@@ -176,22 +171,21 @@ def _check_amplitudes(signal: Signal) -> None:
         raise ECGValidationError(path, f"flat lead(s) {flat} (peak-to-peak < {FLAT_PTP_MV} mV)", check="flat")
     min_run = max(int(0.02 * fs), 5)
     for lead, row, lo, hi in zip(signal.leads, x, x.min(axis=1), x.max(axis=1)):
+        longest = 0
         for rail in (lo, hi):
             # share of the record held at the rail in runs of >= 20 ms, and how far the rail is from the rest of
             # the lead: a rail at the baseline (a quiet, coarsely quantised aVR whose maximum is its baseline) is
             # not saturation
             at_rail = row == rail
-            held = _run_share(at_rail, min_run)
-            if held <= 0.3:
-                continue
-            away = abs(rail - np.median(row[~at_rail])) if not at_rail.all() else 0.0
-            if away > 0.1:
+            runs = _runs(at_rail)
+            longest = max(longest, int(runs.max(initial=0)))
+            held = float(runs[runs >= min_run].sum()) / row.size
+            if held > 0.3 and not at_rail.all() and abs(rail - np.median(row[~at_rail])) > 0.1:
                 raise ECGValidationError(
                     path, f"lead {lead}: saturated ({held:.0%} of the record held at {rail:.3f} mV)", check="saturated"
                 )
-        run = max(_longest_run(row == lo), _longest_run(row == hi))
-        if run >= max(0.1 * fs, 10):
-            signal.warnings.append(f"lead {lead}: clipped for {run / fs:.2f} s at its extreme value")
+        if longest >= max(0.1 * fs, 10):
+            signal.warnings.append(f"lead {lead}: clipped for {longest / fs:.2f} s at its extreme value")
     typical = float(np.median(robust))
     if typical > MAX_PEAK_MV:
         raise ECGValidationError(
