@@ -106,8 +106,9 @@ def read(path: Path) -> Signal:
     reject_filler(np.stack(raws), leads, path)
     date = _xml.text(doc, "TestDemographics", "AcquisitionDate")
     time = _xml.text(doc, "TestDemographics", "AcquisitionTime") or "00:00:00"
-    acquired = parse_datetime(f"{date} {time}", ("%m-%d-%Y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S",
-                                                  "%d-%m-%Y %H:%M:%S")) if date else None
+    formats = tuple(f"{d} {t}" for d in ("%m-%d-%Y", "%m/%d/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
+                    for t in ("%H:%M:%S", "%H:%M"))
+    acquired = parse_datetime(f"{date} {time}", formats) if date else None
     meta = {
         "device": _xml.text(doc, "TestDemographics", "AcquisitionDevice"),
         "acquired": acquired,
