@@ -20,11 +20,9 @@ def data_fingerprint(spec: str) -> str:
     paths += [Path(v) for k, v in opts.items() if k == "labels" and Path(v).exists()]
     if not paths:
         h.update(arg.encode())
-        try:
-            from bench.simulator import __version__ as sim_version
-        except Exception:  # noqa: BLE001 - sources without a simulator have no version to add
-            sim_version = ""
-        h.update(str(sim_version).encode())
+        from bench.simulator import SIM_VERSION  # generated data is a pure function of spec + simulator version
+
+        h.update(str(SIM_VERSION).encode())
     for root in paths:
         if root.is_file():
             st = root.stat()

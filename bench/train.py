@@ -123,7 +123,7 @@ def train_model(model: torch.nn.Module, task, features: np.ndarray, *, train_row
             scaler.update()
             if sched is not None and sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
-            run_loss += float(loss) * len(sel)
+            run_loss += float(loss.detach()) * len(sel)
             seen += len(sel)
         val_loss = evaluate_loss(model, task, features, val_rows, val_targets, device, eval_bs)
         outputs = predict_outputs(model, features, val_rows, device, eval_bs)
