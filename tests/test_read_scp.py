@@ -138,7 +138,7 @@ def test_encodings_round_trip(tmp_path, digits, mode, table):
 
 def test_reference_beat_subtraction(tmp_path, digits):
     """Residual = rhythm - reference beat inside each QRS zone; the beat is stored at a coarser AVM (5 uV)."""
-    fs, half = 500, 60
+    half = 60
     lead_ii = digits[1].astype(np.float64)
     peaks = [p for p in range(half, len(lead_ii) - half)
              if lead_ii[p] == lead_ii[p - half:p + half].max() and lead_ii[p] > np.percentile(lead_ii, 99)]
