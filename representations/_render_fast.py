@@ -1,18 +1,19 @@
 """Fast batched renderer of the printed 12-lead page (numpy), used by the grid.
 
 Hand-written because no library rasterises thousands of polylines per second in batch: matplotlib (the reference,
-`_render_reference.py`) spends ~65 ms per page on figure machinery, PIL draws one line at a time without
+`_render_reference.py`) spends tens of ms per page on figure machinery, PIL draws one line at a time without
 anti-aliasing. The page decomposes into what never changes (paper, grid, calibration pulses, labels: drawn once per
 size/style into a cached template) and the 13 traces, which are rasterised column by column:
 
 - every trace is a polyline monotonic in x, so inside one pixel column the pen covers one vertical interval, from
-  the lowest to the highest point of the samples in that column and the segment joining it to the previous one
-  (`np.minimum.reduceat` over precomputed column boundaries; traces are linearly upsampled first when a sample is
-  wider than half a pixel, so no column is empty);
+  the lowest to the highest point of the samples in that column and of the segment joining it to the previous
+  column (one gather of a precomputed (points per column + 1, columns) index window, then max/min over it; traces
+  are linearly upsampled first when a sample is wider than half a pixel, so no column is empty);
 - the interval is widened by half the line width vertically and, for lines 2 px or wider, by the neighbouring
   columns of the same trace horizontally (a square pen);
-- pixels are anti-aliased by their covered fraction of the interval and composited over the template, for the
-  whole batch at once through flat indices (cost grows with trace pixels, not page pixels).
+- pixels are anti-aliased by their covered fraction of the interval (interior pixels full, the two end pixels
+  partial) and composited over the template through flat indices, a few pages at a time so they stay in cache
+  (cost grows with trace pixels, not page pixels).
 """
 from __future__ import annotations
 
