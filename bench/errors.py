@@ -11,8 +11,9 @@ class BenchError(Exception):
 class ECGReadError(BenchError):
     """An ECG file could not be turned into a usable Signal.
 
-    `kind` is a short machine-readable family name (e.g. "format", "corrupt", "unsafe_xml", "validation"); the
-    message always starts with the file path.
+    `kind` is a short machine-readable family name: "format" (unknown format, empty or missing file), "corrupt"
+    (recognised but undecodable), "unsafe_xml", "too_large", "validation"; the message always starts with the
+    file path.
     """
 
     kind = "read"
@@ -74,3 +75,8 @@ class GridError(BenchError):
 class ModelError(BenchError):
     """A model cannot be built as configured: an input shape it does not accept, an unknown depth, a weights file
     that is missing or does not fit the architecture, or pretrained weights that would need a download."""
+
+
+class ExecutorError(BenchError):
+    """An executor cannot run the grid as configured (e.g. parallel workers against a single-writer SQLite store,
+    no cluster at the given address)."""
