@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import colours, new_figure, save
+from bench.report.figures import colours, new_figure, save, styled
 from bench.report.paired import ORACLE, SCORE, split_predictions
 from bench.report.runs import RunSet
 
@@ -54,6 +54,7 @@ def _pooled(task_obj, preds: dict[int, pd.DataFrame], **kw):
     return np.concatenate([g[0] for g in got]), np.concatenate([g[1] for g in got])
 
 
+@styled
 def calibration_curves(rs: RunSet, out_dir: Path) -> list[Path]:
     """Reliability diagram per task with a probability output: observed frequency vs mean predicted probability
     in deciles of the prediction, seeds pooled."""
@@ -76,6 +77,7 @@ def calibration_curves(rs: RunSet, out_dir: Path) -> list[Path]:
                         "observed frequency", "Calibration (seeds pooled; diagonal: perfect)")
 
 
+@styled
 def roc_curves(rs: RunSet, out_dir: Path) -> list[Path]:
     """ROC per task whose primary metric is an AUROC: true-positive rate averaged over seeds at each FPR."""
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -139,6 +141,7 @@ def _survival_arrays(pred: pd.DataFrame, which: str):
     return t[keep], e[keep] == 1, scores[cols].to_numpy(float)[keep]
 
 
+@styled
 def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
     """Survival tasks: per model (lowest seed) and the oracle, the Kaplan-Meier cumulative incidence in tertiles of
     predicted 5-year risk (solid) against the mean predicted cumulative incidence of the same tertile (dashed)."""

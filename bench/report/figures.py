@@ -18,8 +18,23 @@ from bench.report.runs import RunSet
 
 KIND_MARKER = {"sequence": "o", "image": "s", "vector": "^"}
 KIND_LABEL = {"sequence": "matrix (12 x T)", "image": "image", "vector": "features"}
+STYLE = {"font.size": 9, "pdf.fonttype": 42, "svg.hashsalt": "repbench"}
 PNG_META = {"Software": None}
 PDF_META = {"CreationDate": None, "ModDate": None, "Producer": None, "Creator": None}
+
+
+def styled(fn):
+    """Draw and save under the report's fixed rcParams, whatever the caller's matplotlib settings."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def new_figure(n_panels: int, *, ncols: int = 2, panel=(5.6, 4.0)):
@@ -77,6 +92,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) ->
     return np.array(front, dtype=int)
 
 
+@styled
 def accuracy_vs_compute(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
     from bench.report.tables import higher_is_better
 
@@ -123,6 +139,7 @@ def _legend(fig, col: dict, agg: pd.DataFrame, ncols: int = 4) -> None:
                frameon=False)
 
 
+@styled
 def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Per task: metric, FLOPs and training time against image width, one line per image model; the best matrix
     model's metric as a dashed reference."""
@@ -175,31 +192,39 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
     return save(fig, out_dir, "resolution_sweep")
 
 
-def gradcam_montage(rs: RunSet, out_dir: Path, *, per_pair: int = 1) -> list[Path]:
-    """One Grad-CAM tile per representation x model of the first task whose runs logged maps (lowest seed)."""
-    import matplotlib.image as mpimg
-    import mlflow
+def gradcam_tiles(rs: RunSet, per_pair: int = 1) -> list[tuple[str, Path]]:
+    """(title, local PNG) of the Grad-CAM maps of the first task whose runs logged any: per representation x model,
+    the lowest seed that has maps, its first `per_pair` maps (sorted by name)."""
+    from mlflow import MlflowClient
 
     from bench.report.artifacts import download_dir
 
-    tiles = []
+    client = MlflowClient(rs.tracking_uri)
     for task in rs.tasks:
+        tiles = []
         runs = rs.runs[rs.runs["task"] == task].sort_values(["representation", "model", "seed"], kind="mergesort")
         for (rep, model), rows in runs.groupby(["representation", "model"], sort=True):
             for rid, seed in zip(rows["run_id"], rows["seed"]):
-                arts = mlflow.MlflowClient(rs.tracking_uri).list_artifacts(rid, "gradcam")
-                pngs = sorted(a.path for a in arts if a.path.endswith(".png"))[:per_pair]
+                pngs = sorted(a.path for a in client.list_artifacts(rid, "gradcam") if a.path.endswith(".png"))
                 if pngs:
-                    local = download_dir(rs.tracking_uri, rid, "gradcam")
-                    tiles += [(f"{task}: {rep} / {model} (seed {seed})\n{Path(p).name}",
-                               mpimg.imread(str(Path(local) / Path(p).name))) for p in pngs]
+                    local = Path(download_dir(rs.tracking_uri, rid, "gradcam"))
+                    tiles += [(f"{task}: {rep} / {model} (seed {seed})", local / Path(p).name)
+                              for p in pngs[:per_pair]]
                     break
         if tiles:
-            break
+            return tiles
+    return []
+
+
+@styled
+def gradcam_montage(rs: RunSet, out_dir: Path) -> list[Path]:
+    import matplotlib.image as mpimg
+
+    tiles = gradcam_tiles(rs)
     fig, axes = new_figure(max(1, len(tiles)), ncols=3, panel=(5.0, 4.4))
-    for ax, (title, im) in zip(axes, tiles):
-        ax.imshow(im)
-        ax.set_title(title, fontsize=8)
+    for ax, (title, path) in zip(axes, tiles):
+        ax.imshow(mpimg.imread(str(path)))
+        ax.set_title(f"{title}\n{path.stem}", fontsize=8)
         ax.axis("off")
     if not tiles:
         axes[0].text(0.5, 0.5, "missing: no run logged Grad-CAM maps", ha="center", va="center", color="firebrick")
@@ -209,15 +234,12 @@ def gradcam_montage(rs: RunSet, out_dir: Path, *, per_pair: int = 1) -> list[Pat
 
 
 def build_figures(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
-    import matplotlib
-
     from bench.report import curves
 
-    with matplotlib.rc_context({"font.size": 9, "svg.hashsalt": "repbench", "pdf.fonttype": 42}):
-        files = accuracy_vs_compute(rs, agg, out_dir)
-        files += curves.calibration_curves(rs, out_dir)
-        files += curves.roc_curves(rs, out_dir)
-        files += curves.km_vs_predicted(rs, out_dir)
-        files += resolution_sweep(rs, agg, out_dir)
-        files += gradcam_montage(rs, out_dir)
+    files = accuracy_vs_compute(rs, agg, out_dir)
+    files += curves.calibration_curves(rs, out_dir)
+    files += curves.roc_curves(rs, out_dir)
+    files += curves.km_vs_predicted(rs, out_dir)
+    files += resolution_sweep(rs, agg, out_dir)
+    files += gradcam_montage(rs, out_dir)
     return files
