@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from bench.metrics import MetricCall
 from bench.metrics.survival import km_calibration_table

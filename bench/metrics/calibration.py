@@ -77,7 +77,6 @@ def ece(y: np.ndarray, prob: np.ndarray, *, sample_weight=None, n_bins: int = 10
     if total <= 0:
         return NAN
     b = np.clip((prob * n_bins).astype(int), 0, n_bins - 1)
-    wb = np.bincount(b, weights=w, minlength=n_bins)
     pb = np.bincount(b, weights=w * prob, minlength=n_bins)
     yb = np.bincount(b, weights=w * (np.asarray(y) == 1), minlength=n_bins)
     return float(np.abs(pb - yb).sum() / total)
