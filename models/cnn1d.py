@@ -15,13 +15,13 @@ from models.heads import MultiHeadModel
 
 
 class ConvPoolBlock(nn.Module):
-    """`n_convs` x (Conv1d 'same' -> BatchNorm -> ReLU), then MaxPool1d(pool)."""
+    """`n_convs` x (Conv1d, length-preserving -> BatchNorm -> ReLU), then MaxPool1d(pool)."""
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, n_convs: int, pool: int):
         super().__init__()
         layers: list[nn.Module] = []
         for i in range(n_convs):
-            layers += [nn.Conv1d(c_in if i == 0 else c_out, c_out, kernel_size, padding="same", bias=False),
+            layers += [nn.Conv1d(c_in if i == 0 else c_out, c_out, kernel_size, padding=kernel_size // 2, bias=False),
                        nn.BatchNorm1d(c_out), nn.ReLU()]
         self.convs = nn.Sequential(*layers)
         self.pool = nn.MaxPool1d(pool)
