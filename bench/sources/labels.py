@@ -140,8 +140,9 @@ def labels_to_records(df: pd.DataFrame, where: str = "labels.csv") -> pd.DataFra
     text_cols = {"file", "patient_id", "ecg_id", "statements", "mi_territory", "ecg_datetime"}
     for c in df.columns:  # pass-through columns read as text become numbers when every value is one
         if c not in text_cols and not c.endswith("_datetime") and df[c].dtype == object:
-            conv = pd.to_numeric(df[c].replace("", np.nan), errors="coerce")
-            if conv.notna().sum() == df[c].replace("", np.nan).notna().sum():
+            present = df[c].notna() & (df[c].astype(str).str.strip() != "")
+            conv = pd.to_numeric(df[c].where(present), errors="coerce")
+            if conv.notna().sum() == present.sum():
                 df[c] = conv
     if "ecg_id" not in df.columns:
         df["ecg_id"] = df["file"].str.replace(r"\.[A-Za-z0-9]+$", "", regex=True)
