@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bumped whenever the generated signals or labels change for the same seed (part of every cache key).
-SIM_VERSION = "1.3.0"
+SIM_VERSION = "1.4.0"
 
 #: Survival grid of the AF task: 25 intervals of 73 days (5 years); interval k ends at (k + 1) * 73 days after the
 #: ECG. AF present before the ECG is an event at day 0, so it falls in interval 0.

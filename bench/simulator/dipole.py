@@ -68,8 +68,11 @@ def _gauss(center, sigma, vec):
     return vec[:, :, None] * g[:, None, :]
 
 
-def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Normal-beat and premature-atrial-beat templates (B, 3, L), in mV, for per-ECG parameters `p` (ms, flags)."""
+def beat_templates(p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Normal-beat and premature-atrial-beat templates (B, 3, L), in mV, for per-ECG parameters `p` (ms, flags).
+
+    Morphology keys (`p_gain`, `t_gain`, `la_z`, `fqrs_amp`, `fqrs_sigma`, `fqrs_pos`, `qrs_shape_0..8`) are optional
+    and default to a typical heart."""
     B = len(p["qrs"])
     pr, pd, d, qt = (p[k] / 1000.0 for k in ("pr", "pdur", "qrs", "qt"))
     lbbb, gain = p["lbbb"].astype(bool), p["qrs_gain"]
@@ -81,10 +84,11 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     # P: right atrium then left atrium; advanced IAB -> superior LA activation (biphasic inferior P);
     # PTFV1 -> posterior LA force (deep terminal negativity in V1).
     sp = pd / 6.5
-    ra = vec(0.045, 0.11, -0.03) * rng.uniform(0.8, 1.2, (B, 1))
+    p_gain = p.get("p_gain", ones)[:, None]
+    ra = vec(0.045, 0.11, -0.03) * p_gain
     la_y = np.where(p["adv_iab"], -0.07, 0.05)
-    la_z = np.where(p["ptfv1"], rng.uniform(0.085, 0.12, B), rng.uniform(0.0, 0.035, B))
-    la = vec(0.06, la_y, la_z)
+    la_z = p.get("la_z", np.where(p["ptfv1"], 0.1, 0.02))
+    la = vec(0.06, la_y, la_z) * np.sqrt(p_gain)
     p_wave = _gauss(-pr + 2.5 * sp, sp, ra) + _gauss(-pr + pd - 2.5 * sp, sp, la)
     p_wave = np.where(p["af_rhythm"][:, None, None], 0.0, p_wave)
 
@@ -92,6 +96,8 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     sept = np.where(lbbb[:, None], vec(0.30, 0.05, 0.25), vec(-0.12, -0.06, -0.25))
     main = np.where(lbbb[:, None], vec(1.0, 0.3, 0.6), vec(1.3, 0.55, -0.15))
     late = np.where(lbbb[:, None], vec(0.9, -0.1, 0.7), vec(-0.2, -0.2, 0.65))
+    shape = np.stack([p.get(f"qrs_shape_{j}", np.zeros(B)) for j in range(9)], -1)  # N(0, 1) per patient
+    sept, main, late = sept + 0.03 * shape[:, 0:3], main + 0.12 * shape[:, 3:6], late + 0.08 * shape[:, 6:9]
     c_sept = np.where(lbbb, 0.15, 0.20) * d
     s_sept = np.where(lbbb, 0.07, 0.07) * d
     c_main, s_main = np.where(lbbb, 0.42, 0.45) * d, np.where(lbbb, 0.12, 0.11) * d
@@ -103,9 +109,9 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     qrs = (_gauss(c_sept, s_sept, sept) + _gauss(c_main, s_main, main) + _gauss(c_late, s_late, late)
            + _gauss(0.25 * d, 0.10 * d, -s_mv * u))
     # fragmentation: a 20-50 uV notch (two narrow opposite Gaussians) mid-late QRS along the territory vector
-    uf = U_TERR[p["fqrs_territory"]] * (p["fqrs"] * rng.uniform(0.025, 0.045, B))[:, None]
-    sf = rng.uniform(0.0025, 0.004, B)
-    cf = rng.uniform(0.55, 0.7, B) * d
+    uf = U_TERR[p["fqrs_territory"]] * (p["fqrs"] * p.get("fqrs_amp", np.full(B, 0.035)))[:, None]
+    sf = p.get("fqrs_sigma", np.full(B, 0.003))
+    cf = p.get("fqrs_pos", np.full(B, 0.62)) * d
     qrs = qrs + _gauss(cf, sf, uf) - _gauss(cf + 2.2 * sf, sf, uf)
     qrs = qrs * gain[:, None, None]
 
@@ -114,7 +120,7 @@ def beat_templates(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     s2 = 0.085 * qt
     c2 = qt - 2.5 * s2
     tv = np.where(lbbb[:, None], vec(-0.25, 0.05, -0.35), vec(0.32, 0.15, -0.32))
-    tv = tv * np.sqrt(gain)[:, None]
+    tv = tv * (np.sqrt(gain) * p.get("t_gain", ones))[:, None]
     tv[:, 0] *= np.where(p["t_inversion"] & ~lbbb, -0.8, 1.0)
     tv = tv - 0.5 * s_mv * u
     t_wave = _gauss(c2, s2, tv) + _gauss(c2 - 0.05 * qt / 0.4, 1.3 * s2, 0.45 * tv)
@@ -161,7 +167,7 @@ def beat_onsets(p: dict, rng: np.random.Generator, k_max: int = 48):
 
 def render_dipole(p: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(B, 3, 5000) dipole at 500 Hz and the measured mean heart rate (bpm) of each strip."""
-    normal, pac = beat_templates(p, rng)
+    normal, pac = beat_templates(p)
     onsets, is_pac = beat_onsets(p, rng)
     B, K = onsets.shape
     pad = L + 10

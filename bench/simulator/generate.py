@@ -22,6 +22,9 @@ BATCH = 128
 #: Least significant bit (mV) of each written format: WFDB at 1000 adu/mV (as PTB-XL), MUSE at 4.88 uV.
 LSB = {"wfdb": 0.001, "muse": 0.00488}
 _BASE_DATE = np.datetime64("2012-01-01T00:00:00")
+RENDER_TRAITS = ("hr", "pr", "pdur", "qrs", "qrs_gain", "axis_deg", "horiz_deg", "scar_mv", "territory",
+                 "fqrs_territory", "p_gain", "t_gain", "la_z", "fqrs_amp", "fqrs_sigma", "fqrs_pos",
+                 *(f"qrs_shape_{j}" for j in range(9)))
 MARKERS = ("adv_iab", "ptfv1", "pac", "lbbb", "low_voltage", "t_inversion", "qrs_gain", "scar_mv", "fqrs",
            "fqrs_territory", "axis_deg")
 
@@ -89,12 +92,10 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
         plan[f"marker_{m}"] = t[m].to_numpy().astype(float).round(4)
     plan["marker_territory"] = np.where(t["scar"], np.array(MI_TERRITORIES)[t["territory"]], "")
     # render parameters (not written)
-    for k in ("hr", "pr", "pdur", "qrs", "qrs_gain", "axis_deg", "horiz_deg", "scar_mv"):
+    for k in RENDER_TRAITS:
         plan[f"_r_{k}"] = t[k].to_numpy()
     for k in ("adv_iab", "ptfv1", "pac", "lbbb", "t_inversion", "fqrs"):
         plan[f"_r_{k}"] = t[k].to_numpy().astype(bool)
-    plan["_r_territory"] = t["territory"].to_numpy()
-    plan["_r_fqrs_territory"] = t["fqrs_territory"].to_numpy()
     plan["_r_qt"] = qt
 
     oracle = pd.DataFrame({"ecg_id": ecg_id})

@@ -56,7 +56,16 @@ def draw_patients(rng: np.random.Generator, n: int, cfg: SimConfig) -> pd.DataFr
     fqrs = rng.random(n) < np.where(scar, FQRS_P_SCAR, FQRS_P_NO_SCAR)
     fqrs_territory = np.where(scar, territory, rng.choice(len(MI_TERRITORIES), size=n, p=w / w.sum()))
 
+    # individual morphology (not risk-bearing): P and T gains, left-atrial posterior force, notch shape, and small
+    # perturbations of the septal / main / terminal QRS vectors, fixed per patient so their ECGs look alike
+    morph = {"p_gain": np.exp(rng.normal(0.0, 0.2, n)), "t_gain": np.exp(rng.normal(0.0, 0.18, n)),
+             "la_z": np.where(ptfv1, rng.uniform(0.085, 0.12, n), rng.uniform(0.0, 0.035, n)),
+             "fqrs_amp": rng.uniform(0.025, 0.045, n), "fqrs_sigma": rng.uniform(0.0025, 0.004, n),
+             "fqrs_pos": rng.uniform(0.55, 0.7, n)}
+    for j in range(9):
+        morph[f"qrs_shape_{j}"] = rng.normal(0.0, 1.0, n)
     return pd.DataFrame({
+        **morph,
         "age0": age, "sex": male, "hr": hr, "pr": pr, "pdur": pdur, "adv_iab": adv_iab, "ptfv1": ptfv1,
         "pac": pac, "lbbb": lbbb, "qrs": qrs, "qrs_gain": qrs_gain, "low_voltage": low_voltage,
         "t_inversion": t_inversion, "qtc": qtc, "axis_deg": axis_deg, "horiz_deg": horiz_deg,
