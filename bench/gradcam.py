@@ -68,21 +68,25 @@ def gradcam(model: nn.Module, x, head: str, target_index=None, layer: str | nn.M
     """
     param = next(model.parameters())
     x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, dtype=torch.float32).to(param.device)
-    target_layer = find_gradcam_layer(model, x, layer)
-    captured: dict[str, torch.Tensor] = {}
-    handle = target_layer.register_forward_hook(lambda m, i, o: captured.__setitem__("a", o))
     was_training = model.training
-    model.eval()
+    model.eval()  # before any forward pass, so BatchNorm statistics are never updated here
+    captured: dict[str, torch.Tensor] = {}
+    handle = None
     try:
+        target_layer = find_gradcam_layer(model, x, layer)
+        handle = target_layer.register_forward_hook(lambda m, i, o: captured.__setitem__("a", o))
         with torch.enable_grad():
-            xg = x.detach().clone().requires_grad_(True)
-            out = model(xg)[head].float()
+            out = model(x.detach().clone().requires_grad_(True))[head].float()
+            if "a" not in captured:
+                raise ModelError(f"{type(model).__name__}: Grad-CAM layer {type(target_layer).__name__} "
+                                 "did not run in the forward pass")
             idx = _targets(out, target_index)
             score = out.gather(1, idx.view(-1, 1)).sum()
             acts = captured["a"]
             (grads,) = torch.autograd.grad(score, acts)
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
         model.train(was_training)
     acts, grads = acts.detach().float(), grads.detach().float()
     spatial = tuple(range(2, acts.ndim))

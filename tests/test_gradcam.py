@@ -121,3 +121,17 @@ def test_figures_are_written(tmp_path, trained_1d, trained_2d):
         save_gradcam_figures(trained_1d, x, ["only one"], "mi", tmp_path, "sequence")
     with pytest.raises(ValueError, match="kind"):
         save_gradcam_figures(trained_1d, x, ["a", "b"], "mi", tmp_path, "vector")
+
+
+def test_gradcam_leaves_the_model_as_it_was():
+    torch.manual_seed(0)
+    model = MODELS.get("cnn1d")((12, 500), {"mi": 1, "territory": 6}, channels=(8, 8), pool=2)
+    model.gradcam_layer = None  # the layer search runs a forward pass too
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = np.random.default_rng(0).standard_normal((4, 12, 500)).astype(np.float32)
+    maps = gradcam(model, x, "territory", target_index=[0, 1, 2, 5])
+    assert maps.shape == (4, 500)
+    assert model.training and all(p.grad is None for p in model.parameters())
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)  # BatchNorm statistics untouched

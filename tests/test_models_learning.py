@@ -41,7 +41,8 @@ def cohort():
 
 
 def test_every_model_has_a_learning_case():
-    assert set(MODELS.names()) == set(CPU_CASES)
+    """A model added to the package must add its CPU-sized case here (test-registered models are ignored)."""
+    assert {e.name for e in MODELS if e.obj.__module__.startswith("models.")} == set(CPU_CASES)
 
 
 def _features(signals, train_rows, rep_name, rep_params) -> np.ndarray:
