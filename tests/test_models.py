@@ -95,3 +95,18 @@ def test_heads_must_be_named_and_nonempty():
         MODELS.get("mlp")((28,), {})
     with pytest.raises(ModelError, match="a.b"):
         MODELS.get("mlp")((28,), {"a.b": 1})
+
+
+def test_input_shape_checks_name_the_model():
+    with pytest.raises(ModelError, match="'resnet152': image input must have 3 channels"):
+        MODELS.get("resnet152")((1, 64, 64), HEADS)
+    with pytest.raises(ModelError, match="'cnn1d': input length 100 is too short"):
+        MODELS.get("cnn1d")((12, 100), HEADS)
+    with pytest.raises(ModelError, match="'resnet1d': depth 19"):
+        MODELS.get("resnet1d")((12, 1000), HEADS, depth=19)
+
+
+def test_contract_is_loggable():
+    params = dict(MODELS.get("resnet152")((3, 64, 96), HEADS, depth=18, width=0.25).input_contract)
+    assert params == {"input_kind": "image", "input_shape": "3x64x96", "input_mean": "0.485,0.456,0.406",
+                      "input_std": "0.229,0.224,0.225", "pretrained": False, "weights": "none"}
