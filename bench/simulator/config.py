@@ -1,18 +1,19 @@
 """Simulator parameters: rates, effect sizes, noise levels and follow-up rules, in one frozen dataclass.
 
-Defaults follow the published numbers (see the fact sheet in the project docs) with two deliberate departures, so
+Defaults follow the published numbers (see the fact sheet in the project docs) with three deliberate departures, so
 a few hundred patients give a learnable signal for smoke tests:
 
 - outcome rates sit at the high end of the published ranges: AF 5-y net incidence 8 % (primary care 3-6 %),
   LVEF <= 40 % in 8 % of patients (echo-referred 5-15 %, community 2-3 %), MI scar in 15 % (PTB-XL ~25 %,
   community ~5 %);
 - marker effects are stronger than published (e.g. PTFV1 HR 2.0 vs 1.23, PACs HR 2.5) and `effect_scale`
-  multiplies every log-hazard / log-odds coefficient.
+  multiplies every log-hazard / log-odds coefficient (LVEF oracle AUROC ~0.92, MI ~0.94, AF 5-y C-index ~0.9,
+  at the high end of published ECG-AI results);
 - the fine-detail marker (fQRS, a 20-50 uV notch) is common (45 % with scar, 15 % without) and strong
   (LVEF <= 40 % OR 8, MI OR 5), so a reader blind to it loses a measurable share of the oracle's discrimination
   (`oracle_p_*_no_fqrs`): the image-resolution comparison has a known, visible answer.
 Set `af_5y_incidence=0.045, lvsd_prevalence=0.025, mi_prevalence=0.05, effect_scale=0.6` for a community-like
-cohort.
+cohort (any field is also an option of the source spec: `synthetic:2000,seed=1,effect_scale=0.6`).
 """
 from __future__ import annotations
 
