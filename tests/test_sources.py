@@ -98,6 +98,9 @@ def test_minimal_folder_gives_only_the_tasks_whose_columns_exist(sim_folder, tmp
     c = load_cohort(_write_labels(folder, mini), cache_dir=tmp_path / "cache")
     assert len(c) == 6 and "lvef_days" in c.records and "af_event" not in c.records and "mi" not in c.records
     assert c.oracle is None
+    mini.to_csv(tmp_path / "mine.csv", index=False)  # a CSV outside the folder, named by labels=
+    c2 = load_cohort(f"folder:{folder},labels={tmp_path / 'mine.csv'}", cache_dir=tmp_path / "cache")
+    assert len(c2) == 6 and c2.source.endswith("mine.csv")
 
 
 def test_synthetic_source_cached_memmap_and_patient_split(tmp_path):
