@@ -9,6 +9,7 @@ LogisticRegression has no offset term; the slope fit is tested against scikit-le
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 from bench.metrics import as_weights, register_metric, weighted_mean
 
@@ -43,7 +44,7 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, w: np.
     cur = nll(beta)
     for _ in range(n_iter):
         eta = design @ beta + offset
-        p = 1.0 / (1.0 + np.exp(-eta))
+        p = expit(eta)
         grad = design.T @ (w * (y - p))
         hess = (design * (w * p * (1 - p))[:, None]).T @ design
         try:
