@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from bench.simulator import simulate
 from representations import REPRESENTATIONS
-from representations._layout import output_size
+from representations._layout import output_size, tolerant_iou, trace_mask
 from representations.dwt_pca import DwtPca
 from representations.image import PaperImage
 from representations.raw import Raw
@@ -89,6 +89,9 @@ def test_image_styles(signals):
     assert (thick < 128).all(axis=1).sum() > 1.5 * ink.sum()
     with pytest.raises(ValueError, match="mode"):
         PaperImage(mode="sepia").transform(signals[:1])
+    ref = PaperImage(width=256, renderer="reference").transform(signals[:1])
+    assert ref.shape == colour.shape and ref.dtype == np.uint8
+    assert tolerant_iou(trace_mask(ref, 256, 198), trace_mask(colour, 256, 198), 1) > 0.8
 
 
 def test_image_preprocessing_removes_wander(signals):
