@@ -101,15 +101,22 @@ def _check_loaded(body: nn.Module, path: str) -> None:
 
 @register_model("resnet152", accepts=("image",))
 def resnet152(input_shape, heads, *, depth: int = 152, width: float = 1.0, pretrained=None,
-              allow_download: bool = False, drop_rate: float = 0.0) -> nn.Module:
+              allow_download: bool = False, drop_rate: float = 0.0,
+              gradcam_stage: int | None = None) -> nn.Module:
     """timm ResNet-`depth` (18/34/50/101/152) with stage widths x `width`, global average pool, one Linear per head.
 
-    Pretrained weights exist only for width 1.0; asking for both raises ModelError.
+    Pretrained weights exist only for width 1.0; asking for both raises ModelError. Grad-CAM reads the last stage
+    (`layer4`, stride 32) unless its map would be coarser than ResNet's own 7 cells at 224 px on the image's short
+    side; small CPU-grid images then use `layer3` (stride 16). `gradcam_stage` (1-4) overrides the choice.
     """
     import timm
 
     _, shape = check_input_shape("resnet152", input_shape, ("image",))
     _, _, channels, _ = resnet_layout("resnet152", depth, width)
+    if gradcam_stage is None:
+        gradcam_stage = 4 if min(shape[1:]) / 32 >= 7 else 3
+    if int(gradcam_stage) not in (1, 2, 3, 4):
+        raise ModelError(f"model 'resnet152': gradcam_stage must be 1-4, got {gradcam_stage}")
     name = f"resnet{int(depth)}"
     use_pretrained, path, label = _resolve_weights(name, pretrained, bool(allow_download))
     if use_pretrained and channels != BASE_CHANNELS:
@@ -126,4 +133,4 @@ def resnet152(input_shape, heads, *, depth: int = 152, width: float = 1.0, pretr
         _check_loaded(body, path)
     contract = InputContract("image", shape, IMAGENET_MEAN, IMAGENET_STD, pretrained=use_pretrained, weights=label)
     return MultiHeadModel(NormalizedBackbone(body, IMAGENET_MEAN, IMAGENET_STD), body.num_features, heads,
-                          contract=contract, gradcam_layer="backbone.body.layer4")
+                          contract=contract, gradcam_layer=f"backbone.body.layer{int(gradcam_stage)}")

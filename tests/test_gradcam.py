@@ -85,15 +85,16 @@ def test_1d_map_peaks_at_the_planted_bump(trained_1d):
 
 
 def test_2d_map_peaks_at_the_planted_square(trained_2d):
-    """At 64 x 64 the last stage is 2 x 2, so the map is read one stage earlier (4 x 4 cells of 16 pixels)."""
+    """At 64 x 64 the last stage is 2 x 2, so the model declares the stage before (4 x 4 cells of 16 pixels)."""
+    assert trained_2d.gradcam_layer == "backbone.body.layer3"
     x, y, centre = _square_images(24, 64, np.random.default_rng(11))
     pos = y == 1
-    maps = gradcam(trained_2d, x[pos], "mi", layer="backbone.body.layer3")
+    maps = gradcam(trained_2d, x[pos], "mi")
     assert maps.shape == (int(pos.sum()), 64, 64)
     peak = np.stack(np.unravel_index(maps.reshape(len(maps), -1).argmax(1), (64, 64)), 1)
     err = np.abs(peak - centre[pos]).max(1)
     assert np.mean(err <= 16) >= 0.8, f"peak-to-square distances (pixels): {sorted(err.tolist())}"
-    assert gradcam(trained_2d, x[pos][:2], "mi").shape == (2, 64, 64)  # declared default layer (layer4)
+    assert gradcam(trained_2d, x[pos][:2], "mi", layer="backbone.body.layer4").shape == (2, 64, 64)
 
 
 def test_layer_choice():

@@ -23,7 +23,7 @@ def _cases():
             yield pytest.param(entry.name, kind, id=f"{entry.name}-{kind}")
 
 
-def _input(kind: str, n: int = 3, seed: int = 123) -> torch.Tensor:
+def _input(kind: str, n: int = 2, seed: int = 123) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     if kind == "image":  # float 0..1 images, as the loader delivers them
         return torch.rand((n, *REPRESENTATIVE[kind]), generator=g)
@@ -50,10 +50,10 @@ def test_model_contract(name: str, kind: str):
     with torch.no_grad():
         ref = model(x)
         again = _build(name, kind, seed=0).eval()(x)
-        other = _build(name, kind, seed=1).eval()(x)
     for head in HEADS:
         torch.testing.assert_close(again[head], ref[head], rtol=0, atol=0)
-    assert any(not torch.allclose(other[h], ref[h]) for h in HEADS), "the seed does not change the init"
+    other = _build(name, kind, seed=1).state_dict()
+    assert any(not torch.equal(v, other[k]) for k, v in model.state_dict().items()), "the seed changes nothing"
 
     model.train()
     out = model(x)

@@ -114,3 +114,12 @@ def test_1d_twin_has_the_2d_layout(depth, width):
     one = MODELS.get("resnet1d")((12, 2000), HEADS, depth=depth, width=width)
     assert _conv_widths(one.backbone, nn.Conv1d) == _conv_widths(two.backbone.body, nn.Conv2d)
     assert one.embed_dim == two.embed_dim
+
+
+def test_gradcam_stage_follows_image_size():
+    assert MODELS.get("resnet152")((3, 224, 224), HEADS, depth=18).gradcam_layer == "backbone.body.layer4"
+    assert MODELS.get("resnet152")((3, 99, 128), HEADS, depth=18).gradcam_layer == "backbone.body.layer3"
+    assert MODELS.get("resnet152")((3, 64, 64), HEADS, depth=18, gradcam_stage=2).gradcam_layer == \
+        "backbone.body.layer2"
+    with pytest.raises(ModelError, match="gradcam_stage"):
+        MODELS.get("resnet152")((3, 64, 64), HEADS, depth=18, gradcam_stage=5)
