@@ -110,3 +110,22 @@ def test_contract_is_loggable():
     params = dict(MODELS.get("resnet152")((3, 64, 96), HEADS, depth=18, width=0.25).input_contract)
     assert params == {"input_kind": "image", "input_shape": "3x64x96", "input_mean": "0.485,0.456,0.406",
                       "input_std": "0.229,0.224,0.225", "pretrained": False, "weights": "none"}
+
+
+#: CPU-sized settings for the checks that do not need the defaults.
+SMALL = {"sequence": (12, 1000), "image": (3, 64, 64), "vector": (28,)}
+SMALL_PARAMS = {"resnet152": {"depth": 18, "width": 0.25}, "resnet1d": {"depth": 18, "width": 0.25},
+                "cnn1d": {"pool": 2}}
+
+
+@pytest.mark.parametrize("name,kind", list(_cases()))
+def test_mixed_precision_forward_backward(name: str, kind: str):
+    """Under autocast (bfloat16 on CPU; the harness uses float16 AMP on CUDA) outputs stay finite, grads flow."""
+    torch.manual_seed(0)
+    model = MODELS.get(name)(SMALL[kind], HEADS, **SMALL_PARAMS.get(name, {}))
+    x = torch.rand(2, *SMALL[kind])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert all(torch.isfinite(o.float()).all() for o in out.values())
+    sum(o.float().sum() for o in out.values()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)
