@@ -80,3 +80,7 @@ class ModelError(BenchError):
 class ExecutorError(BenchError):
     """An executor cannot run the grid as configured (e.g. parallel workers against a single-writer SQLite store,
     no cluster at the given address)."""
+
+
+class ReportError(BenchError):
+    """Tables or figures cannot be built: no MLflow store or no grid runs in the experiment (names both)."""

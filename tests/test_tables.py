@@ -241,3 +241,20 @@ def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
         assert best[side] == top["pair"]
     # flops ratio from the logged compute of the two models
     assert math.isclose(float(twin["flops_ratio"]), 7.5 / 0.9, rel_tol=1e-6)
+
+
+def test_tables_command(grid_runs, tmp_path, capsys):
+    from bench.cli import main
+
+    out = tmp_path / "report"
+    code = main(["tables", "--results", str(grid_runs["results"]), "--experiment", EXPERIMENT, "--out", str(out),
+                 "--no-figures", "--n-boot", "30"])
+    assert code == 0
+    names = sorted(p.name for p in (out / "tables").iterdir())
+    stems = {"leaderboard_mi", "compute", "matrix_vs_image", "oracle_gap"}
+    assert names == sorted(f"{s}.{e}" for s in stems for e in ("md", "tex", "csv"))
+    assert "Bootstrap p" in (out / "tables" / "matrix_vs_image.md").read_text()
+    # no store: a clear error naming it, nothing created
+    empty = tmp_path / "empty"
+    assert main(["tables", "--results", str(empty), "--no-figures"]) == 2
+    assert "no MLflow store" in capsys.readouterr().err and not empty.exists()

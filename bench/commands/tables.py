@@ -28,6 +28,7 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
+    from bench.errors import ReportError
     from bench.report import build_report
 
     results, uri = resolve_store(args)
@@ -43,10 +44,10 @@ def main(args) -> int:
     try:
         files = build_report(uri, experiment, out, grid=args.grid, figures=not args.no_figures, n_boot=args.n_boot,
                              seed=args.boot_seed)
-    except LookupError as e:
+    except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for f in files:
         print(f)
-    print(f"\n{len(files)} files under {Path(out).resolve()} (what each shows: {Path(out) / 'README.md'})")
+    print(f"\n{len(files)} files under {Path(out).resolve()} (what each file shows: results/README.md)")
     return 0

@@ -177,7 +177,7 @@ def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
             obs = 1.0 - kaplan_meier(t[m], e[m].astype(float), days)
             ax.step(days / 365.25, obs, where="post", color=group_col[g], lw=1.4,
                     label=f"tertile {g + 1} observed (n={int(m.sum())})")
-            ax.plot(ends / 365.25, 1.0 - surv[m].mean(0), ls="--", color=group_col[g], lw=1.2)
+            ax.plot(np.r_[0.0, ends] / 365.25, np.r_[0.0, 1.0 - surv[m].mean(0)], ls="--", color=group_col[g], lw=1.2)
         ax.set(xlabel="years after the ECG", ylabel="cumulative incidence", title=title, xlim=(0, ends[-1] / 365.25))
         ax.title.set_fontsize(8)
         ax.grid(True, alpha=0.3)

@@ -74,10 +74,22 @@ def _finite(v) -> bool:
 
 
 def _missing_note(ax, rows: pd.DataFrame) -> None:
+    """Name the cells with no finished run inside the panel (red); an empty panel says so in its middle."""
+    import textwrap
+
     miss = rows[rows["n_seeds"] == 0]
-    if len(miss):
-        text = "missing: " + ", ".join(f"{r.representation}/{r.model}" for r in miss.itertuples())
-        ax.text(0.01, 0.01, text, transform=ax.transAxes, fontsize=7, color="firebrick", va="bottom", wrap=True)
+    if not len(miss):
+        return
+    names = ", ".join(f"{r.representation}/{r.model}" for r in miss.itertuples())
+    if len(miss) == len(rows):
+        ax.text(0.5, 0.5, textwrap.fill(f"missing (no finished run): {names}", 45), transform=ax.transAxes,
+                ha="center", va="center", fontsize=9, color="firebrick")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.minorticks_off()
+    else:
+        ax.text(0.01, 0.01, textwrap.fill(f"missing: {names}", 70), transform=ax.transAxes, fontsize=7,
+                color="firebrick", va="bottom")
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
@@ -221,10 +233,10 @@ def gradcam_montage(rs: RunSet, out_dir: Path) -> list[Path]:
     import matplotlib.image as mpimg
 
     tiles = gradcam_tiles(rs)
-    fig, axes = new_figure(max(1, len(tiles)), ncols=3, panel=(5.0, 4.4))
+    fig, axes = new_figure(max(1, len(tiles)), ncols=2 if len(tiles) <= 4 else 3, panel=(6.0, 5.2))
     for ax, (title, path) in zip(axes, tiles):
         ax.imshow(mpimg.imread(str(path)))
-        ax.set_title(f"{title}\n{path.stem}", fontsize=8)
+        ax.set_title(title, fontsize=9)
         ax.axis("off")
     if not tiles:
         axes[0].text(0.5, 0.5, "missing: no run logged Grad-CAM maps", ha="center", va="center", color="firebrick")

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.errors import ReportError
+
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 AXES = ["task", "representation", "model"]
@@ -135,16 +137,16 @@ def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
 def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> RunSet:
     """The experiment's runs, one per cell, and the expected cells with their status."""
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri[len("sqlite:///"):]).is_file():
-        raise LookupError(f"no MLflow store at {tracking_uri}; run a grid first (python -m bench run --grid NAME) "
+        raise ReportError(f"no MLflow store at {tracking_uri}; run a grid first (python -m bench run --grid NAME) "
                           "or pass --results / --tracking-uri")
     df = normalise(search_runs(tracking_uri, experiment))
     if df.empty and not grid:
-        raise LookupError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
+        raise ReportError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
                           "cell_key tag); run a grid first: python -m bench run --grid NAME")
     finished, attempts = pick_cells(df) if len(df) else (df, df)
     expected = expected_from_grid(grid) if grid else expected_from_runs(attempts)
     if expected.empty:
-        raise LookupError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
+        raise ReportError(f"experiment {experiment!r} at {tracking_uri} has no grid runs (no run carries a "
                           "cell_key tag); run a grid first: python -m bench run --grid NAME")
     expected["seed"] = expected["seed"].astype("Int64")
     status = attempts.set_index(CELL)[["status", "reason"]]

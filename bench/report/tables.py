@@ -196,13 +196,13 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
                     pairs.append((label, i if i["n_seeds"] else None, m if m["n_seeds"] else None))
         task_obj = None
         m = rs.primary(task)
-        delta = f"Δ {m} (image − matrix) [95% CI]"
+        delta = "Δ image − matrix [95% CI]"
         for label, img, mat in pairs:
-            row = {"Task": task, "Comparison": label,
+            row = {"Task": task, "Comparison": label, "Metric": m,
                    "Image": MISSING if img is None else f"{img['representation']} / {img['model']}",
-                   f"Image {m}": MISSING, "Matrix": MISSING if mat is None else f"{mat['representation']} / "
-                                                                                f"{mat['model']}",
-                   f"Matrix {m}": MISSING, delta: MISSING, "DeLong p": MISSING, "Bootstrap p": MISSING,
+                   "Image value": MISSING,
+                   "Matrix": MISSING if mat is None else f"{mat['representation']} / {mat['model']}",
+                   "Matrix value": MISSING, delta: MISSING, "DeLong p": MISSING, "Bootstrap p": MISSING,
                    "FLOPs ratio": MISSING, "Train-time ratio": MISSING, "Seeds": MISSING}
             rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m}
             if img is not None and mat is not None:
@@ -211,8 +211,8 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
                             _predictions(rs, task, mat["representation"], mat["model"]), n_boot=n_boot, seed=seed)
                 flops = _ratio(img.get("compute/flops_per_ecg"), mat.get("compute/flops_per_ecg"))
                 train = _ratio(img.get("compute/train_s"), mat.get("compute/train_s"))
-                row.update({f"Image {m}": fmt(p.a), f"Matrix {m}": fmt(p.b),
-                            delta: p.note or f"{p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}]",
+                row.update({"Image value": fmt(p.a), "Matrix value": fmt(p.b),
+                            delta: p.note or _diff_text(p),
                             "DeLong p": _p(p.p_delong), "Bootstrap p": _p(p.p_boot),
                             "FLOPs ratio": f"{flops:.1f}×" if _finite(flops) else MISSING,
                             "Train-time ratio": f"{train:.1f}×" if _finite(train) else MISSING,
@@ -228,11 +228,18 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
              "from both runs' predictions joined on ecg_id.",
              "DeLong p: two-sided DeLong test of correlated AUROCs, largest over seeds (n/a when the primary metric is "
              "not a single binary AUROC). Bootstrap p: two-sided, from the paired resamples.",
-             "Image / Matrix columns: each model's metric, mean over the paired seeds. Ratios: image model / matrix "
+             "Image / Matrix value: each model's primary metric, mean over the paired seeds. Ratios: image model / matrix "
              "model (FLOPs per ECG, training wall time). 'Best' = best mean over seeds of the primary metric among "
              "image (resp. matrix = raw 12 x 5000 sequence) representations."]
     return Table("matrix_vs_image", "Matrix vs image: paired comparisons", pd.DataFrame(disp), pd.DataFrame(data),
                  notes)
+
+
+def _diff_text(p: Paired) -> str:
+    if not _finite(p.diff):
+        return "n/a (metric undefined on this test set)"
+    ci = f" [{p.lo:+.3f}, {p.hi:+.3f}]" if _finite(p.lo) and _finite(p.hi) else ""
+    return f"{p.diff:+.3f}{ci}"
 
 
 def _p(p: float) -> str:
@@ -254,7 +261,7 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
             if r["n_seeds"] > 0:
                 preds = _predictions(rs, task, r["representation"], r["model"])
                 p = compare(task_obj, m, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
-            gap = p.note or (f"{p.diff:+.3f} [{p.lo:+.3f}, {p.hi:+.3f}]" if _finite(p.diff) else MISSING)
+            gap = p.note or (_diff_text(p) if r["n_seeds"] > 0 else MISSING)
             disp.append({"Task": task, "Representation": r["representation"], "Model": r["model"],
                          m: fmt(p.a), f"Oracle {m}": fmt(p.b), "Gap (model − oracle) [95% CI]": gap,
                          "Seeds": seeds_text(r)})
@@ -270,7 +277,9 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
 
 
 def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[Table]]:
-    agg = aggregate(rs, test_metrics(rs) + COMPUTE + ["data/n_test_patients"])
+    primaries = [f"test/{rs.primary(t)}" for t in rs.tasks]  # present even when no run of a task finished
+    metrics = sorted(set(test_metrics(rs)) | set(primaries))
+    agg = aggregate(rs, metrics + COMPUTE + ["data/n_test_patients"])
     tables = leaderboards(rs, agg) + [compute_table(rs, agg), matrix_vs_image(rs, agg, n_boot=n_boot, seed=seed)]
     gap = oracle_gap(rs, agg, n_boot=n_boot, seed=seed)
     if gap is not None:
