@@ -3,8 +3,8 @@
 The map of a layer with activations A (channels x positions) for a target score y is ReLU(sum_k w_k A_k) with
 w_k = mean over positions of dy/dA_k, upsampled to the input's time axis (1D) or H x W (2D) and scaled to 0..1 per
 ECG. The layer is the one the model declares (`model.gradcam_layer`, a dotted module name), else the last
-convolution the forward pass runs. Hand-written: it is a few lines of autograd, and the Grad-CAM packages on PyPI
-are 2D-only or pull in OpenCV.
+convolution the forward pass runs. Hand-written: it is a few lines of autograd, and the common package
+(pytorch-grad-cam) targets 2D images and depends on OpenCV.
 """
 from __future__ import annotations
 
@@ -42,12 +42,15 @@ def find_gradcam_layer(model: nn.Module, x: torch.Tensor | None = None, layer: s
         return convs[-1]
     order: list[nn.Module] = []
     handles = [m.register_forward_hook(lambda m, i, o: order.append(m)) for m in convs]
+    was_training = model.training
+    model.eval()
     try:
         with torch.no_grad():
             model(x[:1])
     finally:
         for h in handles:
             h.remove()
+        model.train(was_training)
     return order[-1]
 
 
