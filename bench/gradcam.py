@@ -65,7 +65,9 @@ def _targets(out: torch.Tensor, target_index) -> torch.Tensor:
 def gradcam(model: nn.Module, x, head: str, target_index=None, layer: str | nn.Module | None = None) -> np.ndarray:
     """Grad-CAM maps of `head`'s output unit `target_index` for a batch `x` (n, C, T) or (n, 3, H, W).
 
-    `target_index`: None (unit 0 of a one-unit head, else each ECG's top unit), an int, or one per ECG.
+    `target_index`: None (unit 0 of a one-unit head, else each ECG's top unit), an int, one per ECG, or a function
+    of the head's (n, units) output returning one score per ECG (e.g. `lambda o: -o.sum(1)`: evidence against
+    survival across all intervals of a survival head).
     Returns float32 maps (n, T) or (n, H, W) in 0..1 (all zero where the layer has no positive evidence).
     The model is run in eval mode and its mode restored; parameter gradients are left untouched.
     """
@@ -83,8 +85,10 @@ def gradcam(model: nn.Module, x, head: str, target_index=None, layer: str | nn.M
             if "a" not in captured:
                 raise ModelError(f"{type(model).__name__}: Grad-CAM layer {type(target_layer).__name__} "
                                  "did not run in the forward pass")
-            idx = _targets(out, target_index)
-            score = out.gather(1, idx.view(-1, 1)).sum()
+            if callable(target_index):
+                score = target_index(out).sum()
+            else:
+                score = out.gather(1, _targets(out, target_index).view(-1, 1)).sum()
             acts = captured["a"]
             (grads,) = torch.autograd.grad(score, acts)
     finally:

@@ -133,6 +133,8 @@ def test_gradcam_leaves_the_model_as_it_was():
     x = np.random.default_rng(0).standard_normal((4, 12, 500)).astype(np.float32)
     maps = gradcam(model, x, "territory", target_index=[0, 1, 2, 5])
     assert maps.shape == (4, 500)
+    np.testing.assert_allclose(gradcam(model, x, "mi"), gradcam(model, x, "mi", target_index=lambda o: o[:, 0]))
+    assert gradcam(model, x, "territory", target_index=lambda o: -o.sum(1)).shape == (4, 500)
     assert model.training and all(p.grad is None for p in model.parameters())
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)  # BatchNorm statistics untouched
