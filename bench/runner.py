@@ -226,13 +226,13 @@ def _log_gradcam(cell, client, run_id, tmp, model, kind, features, test_rows, te
     from bench.gradcam import save_gradcam_figures
     from bench.train import _read_rows, as_input
 
-    head = next(iter(task.heads))
+    head, target = task.gradcam_target()
     take = np.arange(min(n, len(test_rows)))
     x = as_input(_read_rows(features, test_rows[take]), next(model.parameters()).device)
     out_dir = tmp / "gradcam"
     out_dir.mkdir(exist_ok=True)
     paths = save_gradcam_figures(model, x, test_records["ecg_id"].astype(str).iloc[take].tolist(), head, out_dir,
-                                 kind)
+                                 kind, target_index=target)
     for p in paths:
         client.log_artifact(run_id, str(p), "gradcam")
 

@@ -116,6 +116,10 @@ class AFSurvival(PlannedTask):
             out["p_af_statement"] = sigmoid(np.asarray(outputs["af_statement"]).reshape(-1))
         return out
 
+    def gradcam_target(self) -> tuple[str, object]:
+        """Evidence against survival over all intervals: the sum of the per-interval logits, negated."""
+        return "survival", _neg_logit_sum
+
     def oracle_scores(self, oracle: pd.DataFrame) -> dict[str, np.ndarray] | None:
         cols = [f"oracle_{c}" for c in SURV_COLUMNS]
         if not set(cols) <= set(oracle.columns):
@@ -170,3 +174,8 @@ class AFSurvival(PlannedTask):
                                    t=float(HORIZON_DAYS), n_groups=10)
         frame = pd.DataFrame(tab, columns=["decile", "n", "mean_predicted_risk_5y", "km_observed_risk_5y"])
         return {"calibration_5y": frame.astype({"decile": int, "n": int})}
+
+
+def _neg_logit_sum(outputs):
+    """Grad-CAM score of the survival head: low conditional survival anywhere in follow-up = high AF risk."""
+    return -outputs.sum(1)

@@ -65,3 +65,8 @@ class Task:
 
     def oracle_scores(self, oracle: pd.DataFrame) -> dict[str, np.ndarray] | None:
         return None
+
+    def gradcam_target(self) -> tuple[str, object]:
+        """(head, target) explained by Grad-CAM maps: target is a unit index, None (a one-unit head's unit, else
+        each ECG's top unit) or a function of the head's (n, units) output giving one score per ECG."""
+        return next(iter(self.heads)), None
