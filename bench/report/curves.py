@@ -107,7 +107,7 @@ def roc_curves(rs: RunSet, out_dir: Path) -> list[Path]:
 
 
 def _line_panels(panels, out_dir: Path, name: str, xlabel: str, ylabel: str, title: str) -> list[Path]:
-    fig, axes = new_figure(max(1, len(panels)))
+    fig, axes = new_figure(max(1, len(panels)), panel=(4.8, 4.6))
     labels = sorted({lab.split(" (")[0] for _, lines in panels for lab, *_ in lines})
     col = colours(labels)
     for ax, (task, lines) in zip(axes, panels):
