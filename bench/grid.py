@@ -134,6 +134,9 @@ class Grid:
                     for s in self.seeds:
                         cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
                                           dict(self.eval)))
+        # Seed-major order: an interrupted grid has whole seeds done (every pair at seed 0 before any at seed 1), so
+        # its tables compare every pair on the same seeds. The sort is stable: the axes keep the file's order.
+        cells.sort(key=lambda c: c.seed)
         return cells, skipped
 
 

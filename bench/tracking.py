@@ -6,6 +6,7 @@ against a tracking server instead of one per value).
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -29,7 +30,19 @@ def is_local_store(uri: str) -> bool:
 
 
 def client_for(uri: str) -> MlflowClient:
-    return MlflowClient(tracking_uri=uri)
+    """A client for `uri`. For a SQLite store, opening it runs MLflow's schema migrations; two processes opening a new
+    store at once (`run` starting while `list` or a test polls it) would both migrate and one would crash, so the
+    opening is serialised with an exclusive lock file beside the database."""
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return MlflowClient(tracking_uri=uri)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None = None) -> str:
