@@ -3,7 +3,8 @@
 Each variant must decode to the same millivolts as the original: Philips 1.03 layout (no lead labels, signal
 resolution in signalcharacteristics, compressmethod attribute, UTF-8), MUSE with all 12 leads stored and a UTF-16
 export, an aECG writer that splits the leads into several sequenceSets with a GLIST_PQ time axis in ms and mV scales,
-and a DICOM writer without multiplex labels, with MDC lead codes and millivolt sensitivities.
+a DICOM writer without multiplex labels, with MDC lead codes and millivolt sensitivities, and a GE CardioSoft
+CardiologyXML (UK Biobank layout) built from the aECG fixture's counts.
 """
 from __future__ import annotations
 
@@ -152,3 +153,62 @@ def test_long_comment_header_before_the_root(shared_data, tmp_path):
     path = tmp_path / "commented.xml"
     path.write_text(text[:i] + "<!-- <notes> " + "generator notes " * 1000 + " -->\n" + text[i:], encoding="utf-8")
     assert read_ecg(path).format == "hl7_aecg"
+
+
+def _cardiosoft(ref, *, resolution='<Resolution units="uVperLsb">5</Resolution>', strip=True):
+    """A GE CardioSoft CardiologyXML document (UK Biobank layout) holding `ref` as 5 uV counts."""
+    counts = np.round(ref.data / 0.005).astype(int)
+    median = "".join(f'<WaveformData lead="{lead}">' + ",".join("9999" for _ in range(600)) + "</WaveformData>\n"
+                     for lead in ref.leads)
+
+    def csv(row):  # CardioSoft wraps the counts over many lines, with a trailing comma on each
+        return "\n".join(",".join(map(str, row[i:i + 20])) + "," for i in range(0, len(row), 20))
+
+    leads = "".join(f'<WaveformData lead="{lead}">\n{csv(row)}\n</WaveformData>\n'
+                    for lead, row in zip(ref.leads, counts))
+    strip_xml = (f'<StripData>\n<NumberOfLeads>{len(ref.leads)}</NumberOfLeads>\n'
+                 f'<SampleRate units="Hz">{int(ref.fs)}</SampleRate>\n'
+                 f'<ChannelSampleCountTotal>{ref.n_samples}</ChannelSampleCountTotal>\n{resolution}\n'
+                 f'{leads}</StripData>\n') if strip else ""
+    return (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<CardiologyXML>\n<ObservationType>RestECG</ObservationType>\n'
+        '<ObservationDateTime><Hour>14</Hour><Minute>5</Minute><Second>9</Second><Day>3</Day><Month>6</Month>'
+        '<Year>2015</Year></ObservationDateTime>\n'
+        '<ClinicalInfo><DeviceInfo><Desc>CARDIOSOFT</Desc><SoftwareVer>6.73</SoftwareVer></DeviceInfo></ClinicalInfo>\n'
+        '<PatientInfo><PID>1234567</PID><Name><FamilyName>M\u00fcller</FamilyName></Name></PatientInfo>\n'
+        '<Interpretation><Diagnosis><DiagnosisText>Sinus rhythm</DiagnosisText>'
+        '<DiagnosisText>Normal ECG</DiagnosisText></Diagnosis></Interpretation>\n'
+        '<RestingECGMeasurements><MedianSamples><NumberOfLeads>12</NumberOfLeads>'
+        '<SampleRate units="Hz">500</SampleRate><ChannelSampleCountTotal>600</ChannelSampleCountTotal>'
+        f'<Resolution units="uVperLsb">5</Resolution>{median}</MedianSamples></RestingECGMeasurements>\n'
+        f'{strip_xml}</CardiologyXML>\n'
+    ).encode("iso-8859-1")
+
+
+def test_cardiosoft_cardiology_xml(shared_data, tmp_path):
+    """GE CardioSoft (UK Biobank 20205): comma-separated counts x Resolution uV from StripData, never the median."""
+    ref = read_ecg(shared_data / AECG)
+    path = tmp_path / "ukb_20205.xml"
+    path.write_bytes(_cardiosoft(ref))
+    sig = read_ecg(path)
+    assert sig.format == "cardiosoft_xml" and sig.n_samples == 5000
+    _same(sig, ref, atol=0.0026)  # 5 uV counts
+    v2 = float(np.abs(sig.data[sig.leads.index("V2")]).max())
+    assert 1.5 < v2 < 2.5 and abs(v2 - float(np.abs(ref.data[ref.leads.index("V2")]).max())) < 0.003  # QRS in mV
+    assert sig.meta["statements"] == ["Sinus rhythm", "Normal ECG"]
+    assert sig.meta["acquired"] == "2015-06-03T14:05:09" and sig.meta["patient_id"] == "1234567"
+
+
+def test_cardiosoft_resolution_units_and_missing_strip(shared_data, tmp_path):
+    from bench.errors import ECGCorruptError, ECGValidationError
+
+    ref = read_ecg(shared_data / AECG)
+    path = tmp_path / "mv.xml"  # the same counts declared in millivolts per count
+    path.write_bytes(_cardiosoft(ref, resolution='<Resolution units="mVperLsb">0.005</Resolution>'))
+    _same(read_ecg(path), ref, atol=0.0026)
+    path.write_bytes(_cardiosoft(ref, resolution=""))
+    with pytest.raises(ECGValidationError, match="Resolution"):
+        read_ecg(path)
+    path.write_bytes(_cardiosoft(ref, strip=False))
+    with pytest.raises(ECGCorruptError, match="no StripData"):
+        read_ecg(path)
