@@ -207,16 +207,9 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
 
 def _representation_cost(rep, sample: np.ndarray) -> dict[str, float]:
     """Measured cost of the representation on a training sample: ms and stored bytes per ECG."""
-    import bench.cache
+    from bench.cache import representation_cost
 
-    if hasattr(bench.cache, "representation_cost"):
-        cost = bench.cache.representation_cost(rep, sample)
-    else:
-        t0 = time.perf_counter()
-        out = rep.transform(sample)
-        cost = {"repr_ms_per_ecg": 1000 * (time.perf_counter() - t0) / len(sample),
-                "repr_bytes_per_ecg": out[0].nbytes}
-    return {f"compute/{k}": float(v) for k, v in cost.items()}
+    return {f"compute/{k}": float(v) for k, v in representation_cost(rep, sample).items()}
 
 
 def _log_gradcam(cell, client, run_id, tmp, model, kind, features, test_rows, test_records, task) -> None:

@@ -164,6 +164,22 @@ def test_ray_grid_isolates_a_dead_worker_and_resumes(tmp_path, mlflow_server, lo
     assert any("after 1 retries" in r.data.tags["status_reason"] for r in dead2)
     assert sum(r.info.status == "FINISHED" for r in runs2) == 2
 
+    # the local executor on the same grid (less the dying model) gives the same FINISHED cells with the same metrics
+    local_grid = tmp_path / "local.toml"
+    local_grid.write_text(GRID.replace(f'[[models]]\nname = "{DYING}"\n', ""))
+    local_results = tmp_path / "local-results"
+    local_uri = f"sqlite:///{local_results / 'mlflow.db'}"
+    assert run_grid(load_grid(str(local_grid)), tracking_uri=local_uri, results_dir=local_results, cache_dir=cache,
+                    progress=False, out=io.StringIO()) == 0
+    lclient = client_for(local_uri)
+    local_runs = lclient.search_runs([lclient.get_experiment_by_name("repbench-raytest").experiment_id])
+    ray_done = {r.data.tags["cell_key"]: r for r in runs2 if r.info.status == "FINISHED"}
+    local_done = {r.data.tags["cell_key"]: r for r in local_runs if r.info.status == "FINISHED"}
+    assert set(ray_done) == set(local_done) and len(local_done) == 2
+    for k, r in local_done.items():
+        assert ray_done[k].data.metrics["test/auroc"] == pytest.approx(r.data.metrics["test/auroc"], abs=1e-6)
+        assert ray_done[k].data.metrics["test/brier"] == pytest.approx(r.data.metrics["test/brier"], abs=1e-6)
+
 
 def _cells(n: int) -> list[Cell]:
     e = AxisEntry
