@@ -182,10 +182,21 @@ def test_missing_cells_are_never_blank(grid_runs, tmp_path):
     log_params(client, run.info.run_id, {"task.name": "mi", "representation.name": "tbl_matrix_test",
                                          "model.name": "dilated_resnet1d"})
     client.set_terminated(run.info.run_id, "FAILED")
+    # an image size whose only run failed: the twin comparison still names it (and its depth), values missing
+    run2 = client.create_run(exp, tags={"cell_key": "k-fail2", "task": "mi", "representation": "image@256",
+                                        "model": "resnet152", "seed": "0", "grid": "tbl"})
+    log_params(client, run2.info.run_id, {"task.name": "mi", "representation.name": "tbl_image_test",
+                                          "model.name": "resnet152", "model.params.depth": 18,
+                                          "representation.params.width": 256})
+    client.set_terminated(run2.info.run_id, "FAILED")
     try:
         build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=50)
     finally:
         client.delete_run(run.info.run_id)
+        client.delete_run(run2.info.run_id)
+    mvi = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
+    row = next(line for line in mvi.splitlines() if "image@256 / resnet152" in line)
+    assert "depth 18" in row and "raw / resnet1d" in row and row.count("missing") >= 8
     for p in (tmp_path / "tables").glob("*.md"):
         for line in p.read_text().splitlines():
             if line.startswith("|"):

@@ -25,15 +25,17 @@ def aggregate(rs: RunSet, metrics: list[str]) -> pd.DataFrame:
     m, m_lo, m_hi, m_seed_ci (NaN where no finished run carries it)."""
     expected = rs.cells.groupby(AXES, sort=True).agg(
         n_expected=("seed", "size"), rep_kind=("rep_kind", "first"), rep_name=("rep_name", "first"),
-        model_name=("model_name", "first"), primary=("primary", "first")).reset_index()
+        model_name=("model_name", "first"), primary=("primary", "first"), depth=("depth", "first"),
+        width=("width", "first")).reset_index()
     rows = []
     runs = rs.runs
     for _, e in expected.iterrows():
         sel = runs[(runs["task"] == e["task"]) & (runs["representation"] == e["representation"])
                    & (runs["model"] == e["model"])]
-        row = {**e.to_dict(), "n_seeds": len(sel),
-               "depth": sel["depth"].iloc[0] if len(sel) else np.nan,
-               "width": sel["width"].iloc[0] if len(sel) else np.nan}
+        row = {**e.to_dict(), "n_seeds": len(sel)}  # depth, width: from the grid or the runs' params
+        for k in ("depth", "width"):  # a run's logged value wins (it holds the model's resolved default)
+            if len(sel) and np.isfinite(sel[k].iloc[0]):
+                row[k] = sel[k].iloc[0]
         for m in metrics:
             vals = _col(sel, m)
             row[m] = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan

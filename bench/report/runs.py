@@ -120,7 +120,8 @@ def pick_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def expected_from_runs(attempts: pd.DataFrame) -> pd.DataFrame:
     tasks = attempts[["task", "task_name"]].drop_duplicates("task")
-    pairs = attempts[["representation", "model", "rep_name", "model_name"]].drop_duplicates(["representation", "model"])
+    pairs = attempts[["representation", "model", "rep_name", "model_name", "depth", "width"]].drop_duplicates(
+        ["representation", "model"])
     seeds = pd.DataFrame({"seed": sorted(attempts["seed"].dropna().unique())})
     return tasks.merge(pairs, how="cross").merge(seeds, how="cross")
 
@@ -131,7 +132,13 @@ def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
     cells, _ = load_grid(grid_name_or_path).expand()
     return pd.DataFrame([{"task": c.task.id, "task_name": c.task.name, "representation": c.representation.id,
                           "model": c.model.id, "rep_name": c.representation.name, "model_name": c.model.name,
-                          "seed": c.seed} for c in cells])
+                          "depth": _number(c.model.params.get("depth")),
+                          "width": _number(c.representation.params.get("width")), "seed": c.seed} for c in cells])
+
+
+def _number(value) -> float:
+    """A numeric grid parameter as float (NaN when absent or not a number), as `_numeric_param` reads runs."""
+    return float(pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0])
 
 
 def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> RunSet:

@@ -191,9 +191,9 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
                 label = f"{two_d} vs {one_d}, depth {fmt(i['depth'], 0)}" if _finite(i["depth"]) else \
                     f"{two_d} vs {one_d}"
                 if twins.empty:
-                    pairs.append((label, i if i["n_seeds"] else None, None))
+                    pairs.append((label, i, None))
                 for _, m in twins.iterrows():
-                    pairs.append((label, i if i["n_seeds"] else None, m if m["n_seeds"] else None))
+                    pairs.append((label, i, m))
         task_obj = None
         m = rs.primary(task)
         delta = "Δ image − matrix [95% CI]"
@@ -203,9 +203,9 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
                    "Image value": MISSING,
                    "Matrix": MISSING if mat is None else f"{mat['representation']} / {mat['model']}",
                    "Matrix value": MISSING, delta: MISSING, "DeLong p": MISSING, "Bootstrap p": MISSING,
-                   "FLOPs ratio": MISSING, "Train-time ratio": MISSING, "Seeds": MISSING}
+                   "FLOPs ratio": MISSING, "Train-time ratio": MISSING, "Paired seeds": MISSING}
             rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m}
-            if img is not None and mat is not None:
+            if img is not None and mat is not None and img["n_seeds"] and mat["n_seeds"]:
                 task_obj = task_obj or _task_instance(rs, task)
                 p = compare(task_obj, m, _predictions(rs, task, img["representation"], img["model"]),
                             _predictions(rs, task, mat["representation"], mat["model"]), n_boot=n_boot, seed=seed)
@@ -216,7 +216,7 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
                             "DeLong p": _p(p.p_delong), "Bootstrap p": _p(p.p_boot),
                             "FLOPs ratio": f"{flops:.1f}×" if _finite(flops) else MISSING,
                             "Train-time ratio": f"{train:.1f}×" if _finite(train) else MISSING,
-                            "Seeds": ",".join(map(str, p.seeds)) or MISSING})
+                            "Paired seeds": ",".join(map(str, p.seeds)) or MISSING})
                 rec.update({"image_value": p.a, "matrix_value": p.b, "diff": p.diff, "diff_lo": p.lo,
                             "diff_hi": p.hi, "p_delong": p.p_delong, "p_boot": p.p_boot, "flops_ratio": flops,
                             "train_time_ratio": train, "seeds": ",".join(map(str, p.seeds)), "note": p.note})
@@ -230,7 +230,8 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
              "not a single binary AUROC). Bootstrap p: two-sided, from the paired resamples.",
              "Image / Matrix value: each model's primary metric, mean over the paired seeds. Ratios: image model / matrix "
              "model (FLOPs per ECG, training wall time). 'Best' = best mean over seeds of the primary metric among "
-             "image (resp. matrix = raw 12 x 5000 sequence) representations."]
+             "image (resp. matrix = raw 12 x 5000 sequence) representations. Paired seeds: the seeds both cells "
+             "finished; 'missing' where either cell has no finished run."]
     return Table("matrix_vs_image", "Matrix vs image: paired comparisons", pd.DataFrame(disp), pd.DataFrame(data),
                  notes)
 
