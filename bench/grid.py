@@ -33,6 +33,9 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "num_threads": 0,  # 0 = torch default
 }
 DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_column": ""}
+#: `record_wise_LEAKY = true` splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much
+#: that leakage inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
+OPTIONAL_SPLIT = frozenset({"record_wise_LEAKY"})
 DEFAULT_EVAL: dict[str, Any] = {"n_boot": 200, "boot_seed": 0, "gradcam_ecgs": 2}
 AXES = ("tasks", "representations", "models")
 
@@ -161,11 +164,14 @@ def _entries(doc: dict, axis: str, where: str) -> list[AxisEntry]:
     return out
 
 
-def _section(doc: dict, name: str, defaults: dict, where: str) -> dict:
+def _section(doc: dict, name: str, defaults: dict, where: str, optional: frozenset = frozenset()) -> dict:
+    """`defaults` overridden by the file's [name] table. `optional` keys are allowed but have no default, so a grid
+    that leaves them out keeps the cell keys it had before they existed."""
     given = dict(doc.get(name, {}))
-    unknown = set(given) - set(defaults)
+    unknown = set(given) - set(defaults) - optional
     if unknown:
-        raise GridError(f"{where}: [{name}] has unknown keys {sorted(unknown)} (known: {sorted(defaults)})")
+        raise GridError(f"{where}: [{name}] has unknown keys {sorted(unknown)} "
+                        f"(known: {sorted(set(defaults) | optional)})")
     return {**defaults, **given}
 
 
@@ -209,7 +215,7 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
         train=_section(doc, "train", DEFAULT_TRAIN, where),
-        split=_section(doc, "split", DEFAULT_SPLIT, where),
+        split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
         eval=_section(doc, "eval", DEFAULT_EVAL, where),
         experiment=doc.get("experiment", f"repbench-{name}"),
     )

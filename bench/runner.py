@@ -11,6 +11,7 @@ import json
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,7 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     from bench.evaluation import evaluate_with_ci
     from bench.flops import count_params, flops_per_ecg
     from bench.progress import epoch_reporter
-    from bench.splits import patient_split
+    from bench.splits import patient_split, record_wise_split_LEAKY
     from bench.train import predict_outputs, train_model
     from models import MODELS
     from representations import REPRESENTATIONS
@@ -130,8 +131,16 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     fold_col = cell.split.get("fold_column") or None
     if fold_col and fold_col not in records.columns:
         fold_col = None
-    split = patient_split(records, val=float(cell.split["val"]), test=float(cell.split["test"]),
-                          seed=int(cell.split["seed"]), fold_column=fold_col)
+    if cell.split.get("record_wise_LEAKY"):
+        warnings.warn(f"{cell.label}: record-wise split (record_wise_LEAKY): patients are on both sides of the "
+                      "split, so its test metrics are inflated by leakage", stacklevel=1)
+        split = record_wise_split_LEAKY(records, val=float(cell.split["val"]), test=float(cell.split["test"]),
+                                        seed=int(cell.split["seed"]))
+        tracking.set_tags(client, run_id, {"split": "record-wise-LEAKY"})
+    else:
+        split = patient_split(records, val=float(cell.split["val"]), test=float(cell.split["test"]),
+                              seed=int(cell.split["seed"]), fold_column=fold_col)
+        tracking.set_tags(client, run_id, {"split": "patient"})
     metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
                     "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
                     "data/n_test_patients": records["patient_id"].iloc[split.test].nunique()})

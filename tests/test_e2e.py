@@ -224,3 +224,25 @@ def test_device_auto_is_cpu_here():
     from bench.compute import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.mark.slow
+def test_record_wise_split_is_explicit_tagged_and_leaks(tmp_path):
+    """`record_wise_LEAKY = true` is the only way to a record-wise split: the run says so in a tag and a warning, and
+    patients do land on both sides; grids without it keep patient-wise splits and their cell keys."""
+    text = GRID.replace("test = 0.3\n", "test = 0.3\nrecord_wise_LEAKY = true\n").replace(
+        '[[models]]\nname = "cnn1d"\n', "")
+    grid = load_grid(str(_write_grid(tmp_path, text)))
+    results = tmp_path / "results"
+    with pytest.warns(UserWarning, match="record-wise split"):
+        code = run_grid(grid, tracking_uri=default_tracking_uri(results), results_dir=results,
+                        cache_dir=tmp_path / "cache", progress=False, out=io.StringIO())
+    assert code == 0
+    (run,) = _runs(results)
+    assert run.data.tags["split"] == "record-wise-LEAKY"
+    client = client_for(default_tracking_uri(results))
+    split = json.loads(Path(client.download_artifacts(run.info.run_id, "split.json", str(tmp_path))).read_text())
+    patient = {e: e.rsplit("_", 1)[0] for part in split.values() for e in part}
+    assert {patient[e] for e in split["train"]} & {patient[e] for e in split["test"]}
+    for name in ("smoke", "small", "full"):
+        assert all("record_wise_LEAKY" not in c.split for c in load_grid(name).expand()[0])
