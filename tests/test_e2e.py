@@ -181,8 +181,12 @@ def test_cli_help_lists_every_command():
     for cmd in ("run", "list", "ui"):
         assert cmd in out.stdout
     out = subprocess.run([sys.executable, "-m", "bench", "run", "--help"], capture_output=True, text=True, cwd=REPO)
-    for flag in ("--grid", "--tracking-uri", "--results", "--device", "--rerun", "--max-cells"):
+    for flag in ("--grid", "--tracking-uri", "--results", "--device", "--rerun", "--max-cells", "--executor",
+                 "--ray-address", "--workers", "--max-retries"):
         assert flag in out.stdout
+    wrong = subprocess.run([sys.executable, "-m", "bench", "run", "--grid", "smoke", "--max-retries", "1"],
+                           capture_output=True, text=True, cwd=REPO)
+    assert wrong.returncode != 0 and "go with --executor ray" in wrong.stderr
 
 
 def test_unknown_grid_and_entries_are_named(tmp_path):

@@ -19,6 +19,11 @@ def register(sub) -> None:
                                                    "$BENCH_CACHE)")
     p.add_argument("--executor", default="local", help="where cells run: local (default) or ray")
     p.add_argument("--ray-address", default=None, help="Ray cluster address for --executor ray (auto|HOST:PORT)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="--executor ray: at most N cells in flight (default: as many as the cluster's CPUs/GPUs "
+                        "allow)")
+    p.add_argument("--max-retries", type=int, default=0,
+                   help="--executor ray: times Ray retries a cell whose worker died (default 0); then it is FAILED")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=main)
 
@@ -32,7 +37,11 @@ def main(args) -> int:
     results, uri = resolve_store(args)
     grid = load_grid(args.grid, source=args.source)
     cache = Path(args.cache) if args.cache else default_cache_dir(results)
-    opts = {"address": args.ray_address} if args.ray_address else {}
+    opts = {}
+    if args.executor == "ray":
+        opts = {"address": args.ray_address, "workers": args.workers, "max_retries": args.max_retries}
+    elif args.ray_address or args.workers or args.max_retries:
+        raise SystemExit("--ray-address, --workers and --max-retries go with --executor ray")
     return run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=cache, device=args.device,
                     rerun=args.rerun, max_cells=args.max_cells, executor=args.executor, executor_options=opts,
                     progress=not args.quiet)
