@@ -4,6 +4,11 @@ The rhythm is the real aECG/SCP example recording (2.5 uV steps). A small EN 106
 file-defined Huffman tables (codes stored bit-reversed), first differences, no Huffman section at all, and
 reference-beat subtraction (sections 4 and 5, with a different amplitude multiplier for the beat); each must decode
 back to the same samples exactly. It also writes statements (section 8) and patient/device/time tags (section 1).
+
+Bimodal compression: the fixture's own reference beat (section 5, kept byte for byte) is subtracted at each QRS,
+and the residual is stored at full rate inside protected areas around each QRS and as block means of 2 or 4 samples
+elsewhere (section 6 at 250 or 125 Hz, bimodal flag set). The protected areas must decode exactly, the rest closely;
+malformed bimodal layouts must raise the reader's own errors.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import struct
 import numpy as np
 import pytest
 
-from bench.readers import read_ecg
+from bench.errors import ECGCorruptError
+from bench.readers import read_ecg, scp_ecg
 from bench.readers.scp_ecg import DEFAULT_TABLE
 
 LEAD_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64)  # I II V1..V6 III aVR aVL aVF
@@ -164,3 +170,132 @@ def test_reference_beat_subtraction(tmp_path, digits):
     path.write_bytes(_record(sections))
     sig = read_ecg(path)
     np.testing.assert_array_equal(np.round(sig.data / 0.0025).astype(np.int64), digits)
+
+
+# --- bimodal compression -------------------------------------------------------------------------------------------
+
+def _qrs_fiducials(digits, beat, fc):
+    """1-based sample of each QRS, aligned with the reference beat's fiducial `fc` (1-based) by least squares."""
+    energy = np.convolve(np.abs(np.diff(digits, axis=1)).sum(0), np.ones(20) / 20, "same")
+    peaks = [p for p in range(150, len(energy) - 150)
+             if energy[p] == energy[p - 150:p + 150].max() and energy[p] > 0.4 * energy.max()]
+    fids = []
+    for p in peaks:
+        def misfit(fid):
+            lo, hi = max(1, fid - 120), min(digits.shape[1], fid + 200)
+            return ((digits[:, lo - 1:hi] - beat[:, fc - fid + lo - 1:fc - fid + hi]) ** 2).mean()
+        fids.append(min(range(p - 10, p + 11), key=misfit))
+    return fids
+
+
+def _decimate(row, protected, factor):
+    """Stored samples of one lead: as is inside protected areas, else the rounded mean of each block of `factor`
+    samples counted from the start of each unprotected run (a shorter last block gives one value too)."""
+    out, i, n = [], 0, len(row)
+    while i < n:
+        j = i + 1
+        if not protected[i]:
+            while j < n and j - i < factor and not protected[j]:
+                j += 1
+        out.append(int(np.round(row[i:j].mean())))
+        i = j
+    return np.array(out, dtype=np.int64)
+
+
+@pytest.fixture(scope="module")
+def bimodal_parts(shared_data, digits):
+    """Sections of a bimodal record built from the fixture, plus the protected areas and its reference beat."""
+    path = shared_data / "formats/scp/Example.scp"
+    real = scp_ecg._sections(path, path.read_bytes())
+    ref_ms = struct.unpack_from("<H", real[4], 16)[0]
+    avm5, interval5 = struct.unpack_from("<HH", real[5], 16)
+    assert (avm5, interval5) == (2500, 2000)  # the beat is in the rhythm's 2.5 uV steps at 500 Hz
+    n_ref = ref_ms * 1000 // interval5
+    beat = np.stack(scp_ecg._encoded_block(path, real[5], 12, [n_ref] * 12, scp_ecg._tables(path, real[2]),
+                                           LEAD_IDS)[3])
+    fc = int(np.abs(np.diff(beat, axis=1)).sum(0).argmax()) + 1
+    fids = _qrs_fiducials(digits, beat, fc)
+    assert len(fids) >= 10
+    n = digits.shape[1]
+    subtraction = [(max(1, f - 120), f, min(n, f + 200)) for f in fids]
+    protected = [(f - 31, f + 36) for f in fids]  # 68 samples: blocks of 4 do not tile the gaps exactly
+    residual = digits.copy()
+    for start, fid, end in subtraction:
+        residual[:, start - 1:end] -= beat[:, fc - fid + start - 1:fc - fid + end]
+    s4 = struct.pack("<HHH", ref_ms, fc, len(fids))
+    s4 += b"".join(struct.pack("<HIII", 0, *z) for z in subtraction)
+    s4 += b"".join(struct.pack("<II", *z) for z in protected)
+    sections = {2: struct.pack("<H", 19999), 3: _lead_section(n, True), 4: s4, 5: real[5][16:]}
+    return sections, residual, protected
+
+
+def _bimodal_record(tmp_path, parts, factor, interval=None, protected=None, edit=None):
+    sections, residual, areas = parts
+    sections = dict(sections)
+    mask = np.zeros(residual.shape[1], dtype=bool)
+    for a, b in areas:
+        mask[a - 1:b] = True
+    stored = [_decimate(r, mask, factor) for r in residual]
+    sections[6] = _data_section(stored, 2500, interval or 2000 * factor, 2, DEFAULT_TABLE, flag=1)
+    if protected is not None:  # section 4 that declares other protected areas than the data were stored with
+        head = sections[4][:6 + 14 * len(areas)]
+        sections[4] = head + b"".join(struct.pack("<II", *z) for z in protected)
+    if edit:
+        edit(sections)
+    path = tmp_path / f"bimodal{factor}.scp"
+    path.write_bytes(_record(sections))
+    return path
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4])
+def test_bimodal_compression(tmp_path, digits, bimodal_parts, factor):
+    sig = read_ecg(_bimodal_record(tmp_path, bimodal_parts, factor))
+    assert sig.fs == 500 and sig.data.shape == digits.shape
+    got = sig.data.astype(np.float64) / 0.0025  # in the original 2.5 uV steps
+    inside = np.zeros(digits.shape[1], dtype=bool)
+    for a, b in bimodal_parts[2]:
+        inside[a - 1:b] = True
+    assert 0.15 < inside.mean() < 0.25
+    np.testing.assert_allclose(got[:, inside], digits[:, inside], atol=1e-3)  # stored at full rate: exact
+    if factor == 1:
+        np.testing.assert_allclose(got, digits, atol=1e-3)
+        return
+    err_uv = (got - digits)[:, ~inside] * 2.5
+    for lead, a, b in zip(sig.leads, got, digits):
+        assert np.corrcoef(a, b)[0, 1] > 0.99, lead
+    # block means restored by linear interpolation between block centres: about 3 (factor 2) and 5 uV RMS (4);
+    # anchoring the blocks at their first sample instead gives 3.6 and 7 uV, one block late 7 and 9 uV
+    assert np.sqrt((err_uv ** 2).mean()) < (3.3 if factor == 2 else 5.5)
+    assert np.abs(err_uv).max() < (45 if factor == 2 else 90)
+    v2 = sig.leads.index("V2")
+    assert 1.8 < np.abs(sig.data[v2]).max() < 2.2  # same ~1.97 mV peak as the full-rate decoding
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("factor_not_integer", "decimation factor 3000/2000 us is not a positive integer"),
+    ("area_past_the_end", "protected area .* lies outside the leads"),
+    ("areas_overlap", "protected areas .* overlap"),
+    ("area_missed_by_data", "bits left after the .* samples its bimodal layout implies"),
+    ("leads_longer_than_data", "Huffman data ends after"),
+    ("no_protected_table", "holds no protected areas"),
+    ("no_section_5", "needs sections 4 .* and 5"),
+])
+def test_malformed_bimodal(tmp_path, bimodal_parts, case, reason):
+    areas = bimodal_parts[2]
+    n = bimodal_parts[1].shape[1]
+    kwargs = {
+        "factor_not_integer": {"interval": 3000},
+        "area_past_the_end": {"protected": areas[:-1] + [(areas[-1][0], n + 1)]},
+        "areas_overlap": {"protected": areas[:1] + [(areas[0][1], areas[1][1])] + areas[2:]},
+        "area_missed_by_data": {"protected": areas[:-1] + [(0, 0)]},  # 68 samples stored in full, read as 17
+        "leads_longer_than_data": {"edit": lambda s: s.__setitem__(3, s[3].replace(struct.pack("<I", n),
+                                                                                  struct.pack("<I", n + 400)))},
+        "no_protected_table": {"edit": lambda s: s.__setitem__(4, s[4][:6 + 14 * len(areas)])},
+        "no_section_5": {"edit": lambda s: s.pop(5)},
+    }[case]
+    path = _bimodal_record(tmp_path, bimodal_parts, 4, **kwargs)
+    with pytest.raises(ECGCorruptError, match=reason) as e:
+        scp_ecg.read(path)  # the reader's own error, not read_ecg's wrapper around an unexpected exception
+    assert str(e.value).startswith(str(path))
+    with pytest.raises(ECGCorruptError, match=reason):
+        read_ecg(path)

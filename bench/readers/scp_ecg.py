@@ -1,9 +1,11 @@
 """SCP-ECG (EN 1064 / ISO 11073-91064): sections 0-11, Huffman-coded first or second differences.
 
 Hand-written because no maintained Python package reads SCP-ECG. Supported: default (19999) and file-defined Huffman
-tables (with table switching) or no section 2 (plain int16 samples), no/first/second differences, reference-beat subtraction (sections 4 and 5 added back
-at each subtraction zone). Bimodal compression (decimated rhythm outside QRS) is refused with a clear error.
-Facts: patient id, device and acquisition time from section 1; statements from sections 8 and 11.
+tables (with table switching) or no section 2 (plain int16 samples), no/first/second differences, reference-beat
+subtraction (sections 4 and 5 added back at each subtraction zone) and bimodal compression (section 6 decimated
+outside the protected areas of section 4, restored to the section 5 rate by `_scp_bimodal`; the flag byte is
+reserved, so ignored, from SCP-ECG 3.0). Facts: patient id, device and acquisition time from section 1; statements
+from sections 8 and 11.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import ECGCorruptError, ECGFormatError, ECGValidationError
+from bench.readers import _scp_bimodal
 from bench.readers._leads import SCP_LEAD_IDS
 from bench.readers.base import register_format
 from bench.signal import Signal
@@ -81,11 +84,14 @@ def _tables(path: Path, s2: bytes | None) -> list[list[tuple]] | None:
     return tables
 
 
-def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | None, lead: str) -> np.ndarray:
-    """Decode `n` Huffman-coded values; bounded by n and by the bits available, so it cannot loop forever."""
+def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | None, lead: str,
+                 exact: bool = False) -> np.ndarray:
+    """Decode `n` Huffman-coded values; bounded by n and by the bits available, so it cannot loop forever.
+
+    `exact`: the data must end with the n-th value (up to 2 bytes of padding), as when n is derived from a layout."""
     if tables is None:
-        if len(data) < 2 * n:
-            raise ECGCorruptError(path, f"SCP lead {lead}: {len(data)} bytes hold fewer than {n} int16 samples")
+        if len(data) < 2 * n or (exact and len(data) > 2 * n + 2):
+            raise ECGCorruptError(path, f"SCP lead {lead}: {len(data)} bytes do not hold {n} int16 samples")
         return np.frombuffer(data[: 2 * n], dtype="<i2").astype(np.int64)
     bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8)).astype(np.int64)
     nbits = len(bits)
@@ -122,6 +128,9 @@ def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | No
             out[i] = base
         pos += tot
         i += 1
+    if exact and nbits - pos >= 16:
+        raise ECGCorruptError(path, f"SCP lead {lead}: {nbits - pos} bits left after the {n} samples its bimodal "
+                                    "layout implies")
     return out
 
 
@@ -141,15 +150,20 @@ def _undifference(d: np.ndarray, mode: int) -> np.ndarray:
     raise ValueError(f"unknown difference mode {mode}")
 
 
-def _encoded_block(path: Path, sec: bytes, n_leads: int, counts_needed: list[int], tables, leads):
+def _encoded_block(path: Path, sec: bytes, n_leads: int, counts_needed: list[int], tables, leads,
+                   exact: bool = False):
+    if len(sec) < 22 + 2 * n_leads:
+        raise ECGCorruptError(path, f"SCP section {struct.unpack_from('<H', sec, 2)[0]} is shorter than its header")
     avm, interval, diff, bimodal = struct.unpack_from("<HHBB", sec, 16)
+    if diff > 2:
+        raise ECGCorruptError(path, f"SCP unknown difference encoding {diff}")
     counts = struct.unpack_from(f"<{n_leads}H", sec, 22)
     p = 22 + 2 * n_leads
     rows = []
     for lead, nbytes, n in zip(leads, counts, counts_needed):
         if p + nbytes > len(sec):
             raise ECGCorruptError(path, f"SCP lead {lead}: {nbytes} bytes declared past the end of its section")
-        rows.append(_undifference(_decode_lead(path, sec[p:p + nbytes], n, tables, lead), diff))
+        rows.append(_undifference(_decode_lead(path, sec[p:p + nbytes], n, tables, lead, exact), diff))
         p += nbytes
     return avm, interval, bimodal, rows
 
@@ -206,6 +220,15 @@ def _statements(sec: bytes | None, *, type_byte: bool = False) -> list[str]:
     return out
 
 
+def _subtraction_zones(path: Path, s4: bytes) -> list[tuple[int, int]]:
+    """(first, last) record samples of the type-0 (reference beat) subtraction zones of section 4."""
+    n_qrs = struct.unpack_from("<H", s4, 20)[0]
+    if 22 + 14 * n_qrs > len(s4):
+        raise ECGCorruptError(path, f"SCP section 4 declares {n_qrs} QRS zones it does not hold")
+    zones = [struct.unpack_from("<HIII", s4, 22 + 14 * q) for q in range(n_qrs)]
+    return [(start, end) for btype, start, _, end in zones if btype == 0]
+
+
 def _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval) -> list[np.ndarray]:
     """Residual rhythm + reference beat (section 5) over each type-0 subtraction zone of section 4, in nV.
 
@@ -214,10 +237,13 @@ def _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval) 
     s4, s5 = secs.get(4), secs.get(5)
     if s4 is None or s5 is None:
         raise ECGCorruptError(path, "SCP uses reference-beat subtraction but section 4 or 5 is missing")
+    if len(s4) < 22 or len(s5) < 20:
+        raise ECGCorruptError(path, "SCP section 4 or 5 is shorter than its header")
     ref_ms, fc, n_qrs = struct.unpack_from("<HHH", s4, 16)
     interval5 = struct.unpack_from("<H", s5, 18)[0]
     if interval5 != interval:
-        raise ECGFormatError(path, "SCP reference beat and rhythm rates differ (bimodal compression): not supported")
+        raise ECGFormatError(path, f"SCP reference beat ({interval5} us) and rhythm ({interval} us) sample intervals "
+                                   "differ without bimodal compression")
     if 22 + 14 * n_qrs > len(s4):
         raise ECGCorruptError(path, f"SCP section 4 declares {n_qrs} QRS zones it does not hold")
     n_ref = int(round(ref_ms * 1000 / interval5))
@@ -256,12 +282,24 @@ def read(path: Path) -> Signal:
     if min(counts) <= 0 or max(counts) > 10 * len(b) + 1000:
         raise ECGCorruptError(path, f"SCP section 3 declares implausible lead lengths {counts}")
     tables = _tables(path, secs.get(2))
-    avm, interval, bimodal, rows = _encoded_block(path, secs[6], n_leads, counts, tables, leads)
-    if bimodal:
-        raise ECGFormatError(path, "SCP bimodal compression is not supported")
-    if interval == 0:
-        raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
-    reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path)
+    s6 = secs[6]
+    if len(s6) < 22:
+        raise ECGCorruptError(path, "SCP section 6 is shorter than its header")
+    if s6[21] and s6[8] < 30:  # bimodal compression; a reserved byte from SCP-ECG 3.0
+        factor, full, pieces, stored = _scp_bimodal.layout(path, secs, spans, struct.unpack_from("<H", s6, 18)[0])
+        avm, _, _, rows = _encoded_block(path, s6, n_leads, stored, tables, leads, exact=True)
+        for lead, r in zip(leads, rows):
+            reject_filler(r[None, :], [lead], path)
+        zones = _subtraction_zones(path, secs[4]) if flags & 1 else []
+        rows = [_scp_bimodal.expand(r, lp, factor) for r, lp in zip(rows, pieces)]
+        if factor > 1:
+            rows = [_scp_bimodal.smooth(r, lp, zones) for r, lp in zip(rows, pieces)]
+        interval = full
+    else:
+        avm, interval, _, rows = _encoded_block(path, s6, n_leads, counts, tables, leads)
+        if interval == 0:
+            raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
+        reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path)
     if flags & 1:
         rows = _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval)
     else:
