@@ -201,6 +201,7 @@ def test_missing_cells_are_never_blank(grid_runs, tmp_path):
         for line in p.read_text().splitlines():
             if line.startswith("|"):
                 assert "||" not in line.replace(" ", ""), f"blank cell in {p.name}: {line}"
+                assert "|nan|" not in line.replace(" ", "").lower(), f"NaN cell in {p.name}: {line}"
     md = (tmp_path / "tables" / "leaderboard_mi.md").read_text()
     row = next(line for line in md.splitlines() if "| dilated |" in line)
     assert row.count("missing") >= 3

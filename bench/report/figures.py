@@ -128,7 +128,8 @@ def accuracy_vs_compute(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Pa
             y = ok[f"test/{m}"].to_numpy(float)
             task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
             f = pareto_front(x, y, higher_is_better(task_name))
-            ax.step(x[f], y[f], where="post", color="0.3", ls="--", lw=1, zorder=0)
+            # above the error bars: neighbouring models' bars would otherwise hide the front's steps
+            ax.step(x[f], y[f], where="post", color="black", ls="--", lw=1.3, zorder=4)
         ax.set_xscale("log")
         ax.margins(x=0.12, y=0.08)
         ax.set_xlabel("forward FLOPs per ECG (log)")

@@ -264,7 +264,8 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
                 p = compare(task_obj, m, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
             gap = p.note or (_diff_text(p) if r["n_seeds"] > 0 else MISSING)
             disp.append({"Task": task, "Representation": r["representation"], "Model": r["model"],
-                         m: fmt(p.a), f"Oracle {m}": fmt(p.b), "Gap (model − oracle) [95% CI]": gap,
+                         "Metric": m, "Model value": fmt(p.a), "Oracle value": fmt(p.b),
+                         "Gap (model − oracle) [95% CI]": gap,
                          "Seeds": seeds_text(r)})
             data.append({"task": task, "representation": r["representation"], "model": r["model"], "metric": m,
                          "model_value": p.a, "oracle_value": p.b, "gap": p.diff, "gap_lo": p.lo, "gap_hi": p.hi,
