@@ -30,7 +30,8 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "patience": 3,
     "max_train_batches": 0,  # 0 = no limit
     "eval_batch_size": 64,
-    "num_threads": 0,  # 0 = torch default
+    "num_threads": 0,  # 0 = torch default (all cores here, 1 in a Ray task); CPU results depend on it, so grids that
+    # must give the same metrics on every executor and machine set it (logged as compute/threads)
 }
 DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_column": ""}
 #: `record_wise_LEAKY = true` splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much

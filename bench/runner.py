@@ -118,7 +118,8 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     device = resolve_device(ctx.device)
     if cell.train.get("num_threads"):
         torch.set_num_threads(int(cell.train["num_threads"]))
-    metrics: dict[str, float] = {}
+    # intra-op threads change float summation order, so CPU metrics are only reproducible at the same count
+    metrics: dict[str, float] = {"compute/threads": torch.get_num_threads()}
 
     # data
     cohort = cached_cohort(cell.source, ctx.cache_dir)
