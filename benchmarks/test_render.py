@@ -2,7 +2,8 @@
 
 Run: pytest benchmarks/test_render.py --benchmark-enable [--benchmark-json out.json]
 Each benchmark times one batch of RENDER_ECGS pages; `extra_info` gives `ecgs`, `width`, `height`, and for the
-fast renderer the trace-pixel IoU against the reference (1 px tolerance, see `_layout.tolerant_iou`).
+fast renderer the trace-pixel IoU against the reference, plain (`iou_plain`, the goal: >= 0.8) and with a
+1 px tolerance (`iou_tol1`, see `_layout.tolerant_iou`).
 `test_render_speedup` then checks the goal: fast >= 50x the reference per ECG.
 """
 from __future__ import annotations
@@ -51,7 +52,7 @@ def test_render_fast(benchmark, pages):
     benchmark.extra_info["iou_plain"] = L.tolerant_iou(fast_mask, ref_mask, 0)
     _record(benchmark, "fast", width, height)
     assert out.shape == (RENDER_ECGS, 3, height, width)
-    assert benchmark.extra_info["iou_tol1"] >= 0.8
+    assert benchmark.extra_info["iou_plain"] >= 0.8
 
 
 def test_render_reference(benchmark, pages):

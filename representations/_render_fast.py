@@ -9,8 +9,11 @@ size/style into a cached template) and the 13 traces, which are rasterised colum
   the lowest to the highest point of the samples in that column and of the segment joining it to the previous
   column (one gather of a precomputed (points per column + 1, columns) index window, then max/min over it; traces
   are linearly upsampled first when a sample is wider than half a pixel, so no column is empty);
-- the interval is widened by half the line width vertically and, for lines 2 px or wider, by the neighbouring
-  columns of the same trace horizontally (a square pen);
+- the interval is widened by half the line width vertically, then shrunk about its centre to the ink the pen
+  actually lays in the column (arc length of the polyline there x line width, in px^2 over a 1 px column): a
+  wiggly flat stretch spans more rows than it inks, and without this the renderer drew ~15 % more trace pixels than
+  matplotlib's stroke (plain trace-pixel IoU 0.80 -> 0.85-0.93 against the reference);
+- for lines 2 px or wider the interval takes in the neighbouring columns of the same trace (a square pen);
 - pixels are anti-aliased by their covered fraction of the interval (interior pixels full, the two end pixels
   partial) and composited over the template through flat indices, a few pages at a time so they stay in cache
   (cost grows with trace pixels, not page pixels).
@@ -93,6 +96,8 @@ class _TraceGeometry:
     i1: np.ndarray | None  # right neighbour, or None when not upsampled
     w: np.ndarray | None  # interpolation weight of i1
     window: np.ndarray  # (K, C) points of each pixel column of each trace (into the flat signal if i1 is None)
+    real_step: np.ndarray  # (K - 1, C) float32: 1 where window rows k, k+1 are distinct points (0: padding)
+    dx: float  # horizontal distance between consecutive points, px
     col: np.ndarray  # (C,) pixel column
     col_base: np.ndarray  # (C,) baseline y of the column's trace, px
     same_left: list[np.ndarray]  # per shift k >= 1: (C,) column k to the left is the same trace
@@ -130,11 +135,13 @@ def _trace_geometry(width: int, height: int) -> _TraceGeometry:
     same_right = [np.r_[tid[:-k] == tid[k:], np.zeros(k, bool)] for k in range(1, r + 1)]
     i0 = np.concatenate(i0s)
     window = np.concatenate(starts, axis=1)
+    real_step = (np.diff(window, axis=0) != 0).astype(np.float32)
     if up == 1:
         window = i0[window]
     return _TraceGeometry(i0, None if up == 1 else np.concatenate(i1s), None if up == 1 else np.concatenate(ws),
-                          window.astype(np.int32 if window.max() < 2**31 else np.int64),
-                          np.concatenate(cols), np.concatenate(bases), same_left, same_right)
+                          window.astype(np.int32 if window.max() < 2**31 else np.int64), real_step,
+                          float(sx * L.SPEED_MM_S / FS / up), np.concatenate(cols), np.concatenate(bases),
+                          same_left, same_right)
 
 
 def _dilate_columns(top: np.ndarray, bot: np.ndarray, g: _TraceGeometry, radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +156,17 @@ def _dilate_columns(top: np.ndarray, bot: np.ndarray, g: _TraceGeometry, radius:
         t[:, :-k] = np.where(right[:-k], np.minimum(t[:, :-k], top[:, k:]), t[:, :-k])
         b[:, :-k] = np.where(right[:-k], np.maximum(b[:, :-k], bot[:, k:]), b[:, :-k])
     return t, b
+
+
+def _conserve_ink(top: np.ndarray, bot: np.ndarray, win: np.ndarray, gain: float, line_px: float,
+                  g: _TraceGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink each column's interval about its centre to the pen's ink in that column: arc length of the polyline
+    through the column's window (px, at least the 1 px column) x line width, never longer than the interval."""
+    dy = np.diff(win, axis=1) * np.float32(gain)  # (n, K - 1, C) px
+    arc = np.sqrt(dy * dy + np.float32(g.dx * g.dx)) * g.real_step
+    ink = np.maximum(arc.sum(axis=1), 1.0) * line_px
+    mid, half = (top + bot) / 2, np.minimum(ink, bot - top) / 2
+    return mid - half, mid + half
 
 
 def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, line_px: float = 1.0,
@@ -169,8 +187,8 @@ def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, l
     v_hi, v_lo = win.max(axis=1), win.min(axis=1)
     gain = L.GAIN_MM_MV * height / L.PAGE_H_MM
     hw = line_px / 2
-    top, bot = _dilate_columns(g.col_base - hw - gain * v_hi, g.col_base + hw - gain * v_lo, g,
-                               int(hw) if hw >= 1 else 0)
+    top, bot = _conserve_ink(g.col_base - hw - gain * v_hi, g.col_base + hw - gain * v_lo, win, gain, line_px, g)
+    top, bot = _dilate_columns(top, bot, g, int(hw) if hw >= 1 else 0)
     # paste and ink a few pages at a time, so the pages being inked are still in cache
     step = max(1, (1 << 21) // template.nbytes)
     for i in range(0, n, step):

@@ -27,7 +27,7 @@ class PaperImage(Representation):
     "reference" (matplotlib, ~50-100x slower, for fidelity checks).
     """
 
-    version = "1"
+    version = "2"  # 2: ink-conserving column spans in the fast renderer
 
     def __init__(self, *, width: int = 512, height: int | None = None, line_width_mm: float = 0.3,
                  grid: bool = True, mode: str = "colour", low_hz: float = 0.5, high_hz: float = 40.0,

@@ -92,15 +92,15 @@ def printed() -> np.ndarray:
 
 @pytest.mark.parametrize("width", [448, 512, 1100])
 def test_fast_renderer_matches_reference(width, printed):
-    """Fidelity: the trace pixels of the two renderers agree (IoU >= 0.8 with a 1 px tolerance; the plain IoU is
-    checked too, as a looser floor)."""
+    """Fidelity: the trace pixels of the two renderers agree: plain pixel IoU >= 0.8, and >= 0.95 with a 1 px
+    tolerance; the fast renderer inks about as many trace pixels as matplotlib (within 15 %)."""
     width, height = L.output_size(width)
     style = dict(line_px=L.line_width_px(0.3, width), grid=True, mode="colour")
     fast = L.trace_mask(render_fast(printed, width, height, **style), width, height)
     ref = L.trace_mask(render_reference(printed, width, height, **style), width, height)
-    assert fast.sum() > 0.8 * ref.sum() and ref.sum() > 0.8 * fast.sum()
-    assert L.tolerant_iou(fast, ref, tol=1) >= 0.8
-    assert L.tolerant_iou(fast, ref, tol=0) >= 0.6
+    assert fast.sum() > 0.85 * ref.sum() and ref.sum() > 0.85 * fast.sum()
+    assert L.tolerant_iou(fast, ref, tol=1) >= 0.95
+    assert L.tolerant_iou(fast, ref, tol=0) >= 0.8
 
 
 def test_tolerant_iou():
