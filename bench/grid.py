@@ -88,9 +88,15 @@ class Cell:
         return out
 
     def key(self, data_fingerprint: str) -> str:
+        """Hash of the resolved config, the data, the package version and the representation's own `version`
+        (bumped when its output changes, as the representation cache does), so a changed representation reruns."""
+        from representations import REPRESENTATIONS
+
         cfg = self.config()
         cfg.pop("grid")  # the same cell in two grid files is the same experiment
-        blob = json.dumps({"cfg": cfg, "data": data_fingerprint, "version": bench.__version__}, sort_keys=True)
+        rep_version = str(getattr(REPRESENTATIONS.get(self.representation.name), "version", "0"))
+        blob = json.dumps({"cfg": cfg, "data": data_fingerprint, "version": bench.__version__,
+                           "representation_version": rep_version}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 

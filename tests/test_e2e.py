@@ -222,6 +222,17 @@ def test_cell_key_changes_with_config_and_data():
     assert a.key("fp1") == a.key("fp1")
     assert a.key("fp1") != a.key("fp2")
     assert a.key("fp1") != b.key("fp1")
+    # a new version of the cell's representation (its output changed) is a new cell
+    from representations import REPRESENTATIONS
+
+    rep = REPRESENTATIONS.get(a.representation.name)
+    before, old = a.key("fp1"), rep.version
+    try:
+        rep.version = old + ".test"
+        assert a.key("fp1") != before
+    finally:
+        rep.version = old
+    assert a.key("fp1") == before
 
 
 def test_device_auto_is_cpu_here():
