@@ -59,7 +59,7 @@ def test_render_reference(benchmark, pages):
     x, width, height, style = pages
     renderer = ReferenceRenderer(width, height, **style)
     renderer.render(x[:1])
-    out = benchmark.pedantic(renderer.render, args=(x,), rounds=3, iterations=1, warmup_rounds=0)
+    out = benchmark.pedantic(renderer.render, args=(x,), rounds=5, iterations=1, warmup_rounds=0)
     _record(benchmark, "reference", width, height)
     if "fast" in _MEDIAN_S and "reference" in _MEDIAN_S:
         benchmark.extra_info["speedup_of_fast"] = _MEDIAN_S["reference"] / _MEDIAN_S["fast"]
