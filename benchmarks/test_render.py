@@ -1,9 +1,11 @@
 """Fast batched renderer vs the matplotlib reference (reused figure), same ECGs, same output size, one run.
 
 Run: pytest benchmarks/test_render.py --benchmark-enable [--benchmark-json out.json]
+Size: BENCH_RENDER_WIDTH (default 512 px wide); threads of the fast renderer: BENCH_RENDER_THREADS (default: as the
+grid runs it, `default_threads()`, all usable CPUs; the reference is single-threaded matplotlib).
 Each benchmark times one batch of RENDER_ECGS pages; `extra_info` gives `ecgs`, `width`, `height`, and for the
-fast renderer the trace-pixel IoU against the reference, plain (`iou_plain`, the goal: >= 0.8) and with a
-1 px tolerance (`iou_tol1`, see `_layout.tolerant_iou`).
+fast renderer `threads` and the trace-pixel IoU against the reference, plain (`iou_plain`, the goal: >= 0.8) and
+with a 1 px tolerance (`iou_tol1`, see `_layout.tolerant_iou`).
 `test_render_speedup` then checks the goal: fast >= 50x the reference per ECG.
 """
 from __future__ import annotations
@@ -15,12 +17,13 @@ import pytest
 
 from bench.simulator import simulate
 from representations import _layout as L
-from representations._render_fast import render_fast
+from representations._render_fast import default_threads, render_fast
 from representations._render_reference import ReferenceRenderer
 from representations.image import PaperImage
 
 WIDTH = int(os.environ.get("BENCH_RENDER_WIDTH", "512"))
 RENDER_ECGS = 16
+THREADS = int(os.environ.get("BENCH_RENDER_THREADS", "0")) or default_threads()
 SPEEDUP_GOAL = 50.0
 _MEDIAN_S: dict[str, float] = {}
 
@@ -44,8 +47,9 @@ def _record(benchmark, name, width, height):
 
 def test_render_fast(benchmark, pages):
     x, width, height, style = pages
-    render_fast(x[:1], width, height, **style)  # page template and geometry are built once per size
-    out = benchmark(render_fast, x, width, height, **style)
+    render_fast(x[:1], width, height, **style)  # page template, geometry and the kernel are built once
+    out = benchmark(render_fast, x, width, height, threads=THREADS, **style)
+    benchmark.extra_info["threads"] = THREADS
     ref = ReferenceRenderer(width, height, **style).render(x[:4])
     fast_mask, ref_mask = L.trace_mask(out[:4], width, height), L.trace_mask(ref, width, height)
     benchmark.extra_info["iou_tol1"] = L.tolerant_iou(fast_mask, ref_mask, 1)
@@ -70,6 +74,6 @@ def test_render_speedup():
     if "fast" not in _MEDIAN_S or "reference" not in _MEDIAN_S:
         pytest.skip("needs both renderer benchmarks timed in this run (--benchmark-enable)")
     ratio = _MEDIAN_S["reference"] / _MEDIAN_S["fast"]
-    print(f"\nrender {WIDTH} px: fast {1000 * _MEDIAN_S['fast']:.3f} ms/ECG, reference "
+    print(f"\nrender {WIDTH} px: fast ({THREADS} threads) {1000 * _MEDIAN_S['fast']:.3f} ms/ECG, reference "
           f"{1000 * _MEDIAN_S['reference']:.1f} ms/ECG, speedup {ratio:.1f}x")
     assert ratio >= SPEEDUP_GOAL

@@ -1,4 +1,4 @@
-"""Fast batched renderer of the printed 12-lead page (numpy), used by the grid.
+"""Fast batched renderer of the printed 12-lead page, used by the grid: a numba kernel over numpy geometry.
 
 Hand-written because no library rasterises thousands of polylines per second in batch: matplotlib (the reference,
 `_render_reference.py`) spends tens of ms per page on figure machinery, PIL draws one line at a time without
@@ -15,14 +15,26 @@ size/style into a cached template) and the 13 traces, which are rasterised colum
   matplotlib's stroke (plain trace-pixel IoU 0.80 -> 0.85-0.93 against the reference);
 - for lines 2 px or wider the interval takes in the neighbouring columns of the same trace (a square pen);
 - pixels are anti-aliased by their covered fraction of the interval (interior pixels full, the two end pixels
-  partial) and composited over the template through flat indices, a few pages at a time so they stay in cache
-  (cost grows with trace pixels, not page pixels).
+  partial) and composited over the template.
+
+All of it per page runs in one compiled kernel (numba, GIL released), and pages are split across threads. Per
+channel plane the kernel copies the template's plane, then inks that plane's spans while it is still in cache, so
+its cost grows with trace pixels, not page pixels. numpy's gather/scatter of the same pixels took twice the page
+copy at 1024 px; what is left at that size is mostly writing the page's bytes (fresh memory zeroed by the kernel,
+then the template copy). Output buffers of 4 MB and more are recycled once nothing references them (see
+`_PagePool`): a 16-page batch at 1024 px is 39 MB, above the 32 MB up to which glibc's malloc reuses freed memory, so
+every batch got fresh pages that the kernel zeroed first (0.25 ms a page, then occasional 50 ms stalls with two
+threads faulting pages in).
 """
 from __future__ import annotations
 
+import os
+import threading
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 
 from bench.signal import FS, N_SAMPLES
@@ -93,15 +105,14 @@ def page_template(width: int, height: int, grid: bool, mode: str, line_px: float
 @dataclass(frozen=True)
 class _TraceGeometry:
     i0: np.ndarray  # (S,) flat index into (12 * T) of each trace point (left neighbour when upsampled)
-    i1: np.ndarray | None  # right neighbour, or None when not upsampled
-    w: np.ndarray | None  # interpolation weight of i1
-    window: np.ndarray  # (K, C) points of each pixel column of each trace (into the flat signal if i1 is None)
+    i1: np.ndarray  # right neighbour; empty when not upsampled
+    w: np.ndarray  # interpolation weight of i1; empty when not upsampled
+    window: np.ndarray  # (K, C) points of each pixel column of each trace (into the flat signal if i1 is empty)
     real_step: np.ndarray  # (K - 1, C) float32: 1 where window rows k, k+1 are distinct points (0: padding)
     dx: float  # horizontal distance between consecutive points, px
     col: np.ndarray  # (C,) pixel column
     col_base: np.ndarray  # (C,) baseline y of the column's trace, px
-    same_left: list[np.ndarray]  # per shift k >= 1: (C,) column k to the left is the same trace
-    same_right: list[np.ndarray]
+    tid: np.ndarray  # (C,) trace (panel) of the column
 
 
 @lru_cache(maxsize=16)
@@ -129,99 +140,181 @@ def _trace_geometry(width: int, height: int) -> _TraceGeometry:
         cols.append(col[first])
         tids.append(np.full(len(first), tid))
         offset += len(pos)
-    tid = np.concatenate(tids)
-    r = 4  # widest horizontal pen radius handled
-    same_left = [np.r_[np.zeros(k, bool), tid[k:] == tid[:-k]] for k in range(1, r + 1)]
-    same_right = [np.r_[tid[:-k] == tid[k:], np.zeros(k, bool)] for k in range(1, r + 1)]
     i0 = np.concatenate(i0s)
     window = np.concatenate(starts, axis=1)
     real_step = (np.diff(window, axis=0) != 0).astype(np.float32)
     if up == 1:
         window = i0[window]
-    return _TraceGeometry(i0, None if up == 1 else np.concatenate(i1s), None if up == 1 else np.concatenate(ws),
-                          window.astype(np.int32 if window.max() < 2**31 else np.int64), real_step,
-                          float(sx * L.SPEED_MM_S / FS / up), np.concatenate(cols), np.concatenate(bases),
-                          same_left, same_right)
+    none_i, none_w = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return _TraceGeometry(i0, none_i if up == 1 else np.concatenate(i1s), none_w if up == 1 else np.concatenate(ws),
+                          window.astype(np.int64), real_step, float(sx * L.SPEED_MM_S / FS / up),
+                          np.concatenate(cols), np.concatenate(bases), np.concatenate(tids).astype(np.int64))
 
 
-def _dilate_columns(top: np.ndarray, bot: np.ndarray, g: _TraceGeometry, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Union of each column's interval with those of `radius` neighbouring columns of the same trace."""
-    if radius <= 0:
-        return top, bot
-    t, b = top.copy(), bot.copy()
-    for k in range(1, min(radius, len(g.same_left)) + 1):
-        left, right = g.same_left[k - 1], g.same_right[k - 1]
-        t[:, k:] = np.where(left[k:], np.minimum(t[:, k:], top[:, :-k]), t[:, k:])
-        b[:, k:] = np.where(left[k:], np.maximum(b[:, k:], bot[:, :-k]), b[:, k:])
-        t[:, :-k] = np.where(right[:-k], np.minimum(t[:, :-k], top[:, k:]), t[:, :-k])
-        b[:, :-k] = np.where(right[:-k], np.maximum(b[:, :-k], bot[:, k:]), b[:, :-k])
-    return t, b
+class _Lease:
+    """Exposes a pooled buffer to numpy (`__array_interface__`), so every array viewing it keeps this object alive;
+    when the last one goes, the buffer returns to the pool."""
+
+    def __init__(self, raw: np.ndarray, shape: tuple[int, ...]):
+        self.raw = raw
+        self.__array_interface__ = {"shape": shape, "typestr": "|u1", "data": (raw.ctypes.data, False), "version": 3}
 
 
-def _conserve_ink(top: np.ndarray, bot: np.ndarray, win: np.ndarray, gain: float, line_px: float,
-                  g: _TraceGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """Shrink each column's interval about its centre to the pen's ink in that column: arc length of the polyline
-    through the column's window (px, at least the 1 px column) x line width, never longer than the interval."""
-    dy = np.diff(win, axis=1) * np.float32(gain)  # (n, K - 1, C) px
-    arc = np.sqrt(dy * dy + np.float32(g.dx * g.dx)) * g.real_step
-    ink = np.maximum(arc.sum(axis=1), 1.0) * line_px
-    mid, half = (top + bot) / 2, np.minimum(ink, bot - top) / 2
-    return mid - half, mid + half
+class _PagePool:
+    """Recycles render_fast's large output buffers, as malloc does for small ones. A buffer is handed out again only
+    after every array that viewed it is gone (a weakref finalizer on its `_Lease`). At most `max_free` buffers and
+    `max_bytes` wait, so the pool holds about one batch's memory while pages are rendered batch after batch."""
+
+    MIN_BYTES = 4 << 20
+
+    def __init__(self, max_free: int = 2, max_bytes: int = 512 << 20):
+        self.max_free, self.max_bytes = max_free, max_bytes
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        nbytes = int(np.prod(shape))
+        if nbytes < self.MIN_BYTES:
+            return np.empty(shape, dtype=np.uint8)
+        with self._lock:
+            fits = [b for b in self._free if nbytes <= b.size <= 2 * nbytes]
+            raw = min(fits, key=lambda b: b.size) if fits else None
+            if raw is not None:
+                self._free = [b for b in self._free if b is not raw]
+        if raw is None:
+            raw = np.empty(nbytes, dtype=np.uint8)
+        lease = _Lease(raw, tuple(shape))
+        weakref.finalize(lease, self._give_back, raw).atexit = False
+        return np.asarray(lease)
+
+    def _give_back(self, raw: np.ndarray) -> None:
+        with self._lock:
+            if len(self._free) < self.max_free and sum(b.size for b in self._free) + raw.size <= self.max_bytes:
+                self._free.append(raw)
+
+
+_POOL = _PagePool()
+
+
+def default_threads() -> int:
+    """Threads render_fast uses by default: OMP_NUM_THREADS when set (as Ray sets it to a task's CPUs), else the
+    CPUs this process may run on."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, line_px: float = 1.0,
-                grid: bool = True, mode: str = "colour") -> np.ndarray:
-    """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8."""
+                grid: bool = True, mode: str = "colour", threads: int | None = None) -> np.ndarray:
+    """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8.
+
+    threads: pages are rendered in that many contiguous chunks at once, each by the compiled kernel with the GIL
+    released (default `default_threads()`); the output does not depend on it."""
     width, height = L.output_size(width, height)
-    signals = np.asarray(signals, dtype=np.float32)
+    signals = np.ascontiguousarray(signals, dtype=np.float32)
     n = len(signals)
+    if signals.shape[1:] != (12, N_SAMPLES):
+        raise ValueError(f"render_fast: signals must be (n, 12, {N_SAMPLES}), not {signals.shape}")
     g = _trace_geometry(width, height)
-    template = page_template(width, height, bool(grid), mode, float(line_px))
-    out = np.empty((n, 3, height, width), dtype=np.uint8)
+    template = page_template(width, height, bool(grid), mode, float(line_px)).reshape(-1)
     if n == 0:
-        return out
-    flat = signals.reshape(n, -1)
-    points = flat if g.i1 is None else flat[:, g.i0] * (1 - g.w) + flat[:, g.i1] * g.w
-    # extremes of the signal per column; y runs downwards, so the signal's max is the pen's top
-    win = np.take(points, g.window, axis=1)
-    v_hi, v_lo = win.max(axis=1), win.min(axis=1)
+        return np.empty((0, 3, height, width), dtype=np.uint8)
+    out = _POOL.empty((n, 3, height, width))
+    flat, pages = signals.reshape(n, -1), out.reshape(n, -1)
     gain = L.GAIN_MM_MV * height / L.PAGE_H_MM
-    hw = line_px / 2
-    top, bot = _conserve_ink(g.col_base - hw - gain * v_hi, g.col_base + hw - gain * v_lo, win, gain, line_px, g)
-    top, bot = _dilate_columns(top, bot, g, int(hw) if hw >= 1 else 0)
-    # paste and ink a few pages at a time, so the pages being inked are still in cache
-    step = max(1, (1 << 21) // template.nbytes)
-    for i in range(0, n, step):
-        out[i:i + step] = template
-        _composite_spans(out[i:i + step], top[i:i + step], bot[i:i + step], g.col)
+    hw = float(line_px) / 2
+    ink = np.asarray(L.INK, dtype=np.float64)
+
+    def work(lo: int, hi: int) -> None:
+        _render_pages(pages[lo:hi], flat[lo:hi], template, g.i0, g.i1, g.w, g.window, g.real_step, g.col,
+                      g.col_base, g.tid, gain, float(line_px), g.dx, int(hw) if hw >= 1 else 0, ink, height, width)
+
+    bounds = [int(b) for b in np.linspace(0, n, min(n, max(1, threads or default_threads())) + 1)]
+    errors: list[BaseException] = []
+
+    def guarded(lo: int, hi: int) -> None:
+        try:
+            work(lo, hi)
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+
+    helpers = [threading.Thread(target=guarded, args=(lo, hi), daemon=True) for lo, hi in zip(bounds[1:-1], bounds[2:])]
+    for t in helpers:
+        t.start()
+    work(bounds[0], bounds[1])
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
     return out
 
 
-def _composite_spans(out: np.ndarray, top: np.ndarray, bot: np.ndarray, col: np.ndarray) -> None:
-    """Ink, by covered fraction, the pixels of column `col[j]` between rows top[i, j] and bot[i, j] (float px) of
-    page i, in place. Interior pixels are fully covered; only each span's end pixels are partial."""
-    n, _, height, width = out.shape
-    page = height * width
-    itype = np.int32 if out.size < 2**31 else np.int64  # halves index traffic, the cost that dominates here
-    top, bot = top.ravel(), bot.ravel()
-    lo = np.clip(np.floor(top), 0, height).astype(itype)
-    hi = np.clip(np.ceil(bot), 0, height).astype(itype)
-    length = hi - lo
-    keep = np.flatnonzero(length > 0).astype(itype)
-    top, bot, lo, hi, length = top[keep], bot[keep], lo[keep], hi[keep], length[keep]
-    base = (keep // len(col)) * (3 * page) + lo * width + col[keep % len(col)].astype(itype)
-    first = np.cumsum(length, dtype=itype) - length
-    total = int(first[-1] + length[-1]) if len(first) else 0
-    idx = np.repeat(base - first * width, length) + np.arange(0, total * width, width, dtype=itype)
-    cover = np.ones(total, dtype=np.float32)
-    cover[first + length - 1] = np.minimum(hi, bot) - np.maximum(hi - 1, top)
-    cover[first] = np.minimum(lo + 1, bot) - np.maximum(lo, top)
-    np.clip(cover, 0.0, 1.0, out=cover)
-    keep_bg = 1.0 - cover
-    flat = out.reshape(-1)
-    for c in range(3):
-        if c:
-            idx += page
-        new = flat[idx] * keep_bg
-        new += cover * np.float32(L.INK[c]) + np.float32(0.5) if L.INK[c] else np.float32(0.5)
-        flat[idx] = new.astype(np.uint8)
+@numba.njit(nogil=True, cache=True, boundscheck=False)
+def _render_pages(pages, signals, template, i0, i1, w, window, real_step, col, col_base, tid, gain, line_px, dx,
+                  radius, ink, height, width):  # pragma: no cover - compiled; exercised through render_fast
+    """Render pages (n, C * H * W) uint8 in place from flat signals (n, 12 * T) mV; see the module docstring.
+
+    Per page: (1) each column's pen interval: extremes of the points in its window, widened by half the line,
+    shrunk about its centre to arc length x line width; (2) for lines >= 2 px, the union with `radius` neighbouring
+    columns of the same trace; (3) per channel plane: copy the template's plane, then ink the spans while the plane
+    is in cache. Interior pixels take the ink; each span's end pixels are blended by their covered fraction over
+    what is there, so spans of traces that meet (panel boundaries, tall QRS) composite in order."""
+    n = pages.shape[0]
+    n_win, n_col = window.shape
+    plane = height * width
+    hw = line_px / 2.0
+    top0, bot0 = np.empty(n_col), np.empty(n_col)
+    top, bot = np.empty(n_col), np.empty(n_col)
+    points = np.empty(i1.shape[0], np.float32)
+    for i in range(n):
+        src = signals[i]
+        if i1.shape[0] > 0:  # upsampled: linear interpolation between samples
+            for k in range(i1.shape[0]):
+                points[k] = src[i0[k]] * (1.0 - w[k]) + src[i1[k]] * w[k]
+            src = points
+        for j in range(n_col):
+            v = src[window[0, j]]
+            v_hi, v_lo, arc = v, v, 0.0
+            for k in range(1, n_win):
+                u = src[window[k, j]]
+                v_hi, v_lo = max(v_hi, u), min(v_lo, u)
+                dy = (u - v) * gain
+                arc += real_step[k - 1, j] * np.sqrt(dy * dy + dx * dx)
+                v = u
+            t = col_base[j] - hw - gain * v_hi  # y runs downwards: the signal's max is the pen's top
+            b = col_base[j] + hw - gain * v_lo
+            half = min(max(arc, 1.0) * line_px, b - t) / 2.0
+            top0[j], bot0[j] = (t + b) / 2.0 - half, (t + b) / 2.0 + half
+        for j in range(n_col):
+            t, b = top0[j], bot0[j]
+            for k in range(1, radius + 1):
+                if j >= k and tid[j - k] == tid[j]:
+                    t, b = min(t, top0[j - k]), max(b, bot0[j - k])
+                if j + k < n_col and tid[j + k] == tid[j]:
+                    t, b = min(t, top0[j + k]), max(b, bot0[j + k])
+            top[j], bot[j] = t, b
+        for ch in range(ink.shape[0]):
+            o = pages[i, ch * plane:(ch + 1) * plane]
+            tpl = template[ch * plane:(ch + 1) * plane]
+            for k in range(plane):  # an explicit loop compiles to a vectorised copy; slice assignment did not
+                o[k] = tpl[k]
+            c_ink = ink[ch]
+            for j in range(n_col):
+                t, b = top[j], bot[j]
+                lo, hi = max(int(np.floor(t)), 0), min(int(np.ceil(b)), height)
+                if hi <= lo:
+                    continue
+                q = lo * width + col[j]
+                a = min(max(min(lo + 1.0, b) - max(float(lo), t), 0.0), 1.0)
+                o[q] = np.uint8(o[q] + (c_ink - o[q]) * a + 0.5)
+                if hi - lo > 1:
+                    for _ in range(lo + 1, hi - 1):
+                        q += width
+                        o[q] = np.uint8(c_ink)
+                    q += width
+                    a = min(max(min(float(hi), b) - max(hi - 1.0, t), 0.0), 1.0)
+                    o[q] = np.uint8(o[q] + (c_ink - o[q]) * a + 0.5)

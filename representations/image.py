@@ -23,11 +23,11 @@ class PaperImage(Representation):
     width/height: output pixels (height follows the page's 279.4 x 215.9 mm aspect unless given); line_width_mm:
     trace width on paper (at least one output pixel); grid: draw the 1 mm / 5 mm grid; mode: "colour" (red grid)
     or "grey" (three equal channels); low_hz/high_hz/filter_order: zero-phase Butterworth band-pass;
-    median_kernel: running-median length in samples (1 = none); renderer: "fast" (batched numpy, used by grids) or
+    median_kernel: running-median length in samples (1 = none); renderer: "fast" (batched, compiled and threaded; used by grids) or
     "reference" (matplotlib, ~50-100x slower, for fidelity checks).
     """
 
-    version = "2"  # 2: ink-conserving column spans in the fast renderer
+    version = "3"  # 2: ink-conserving column spans in the fast renderer; 3: compiled kernel, crossing spans composite
 
     def __init__(self, *, width: int = 512, height: int | None = None, line_width_mm: float = 0.3,
                  grid: bool = True, mode: str = "colour", low_hz: float = 0.5, high_hz: float = 40.0,

@@ -131,3 +131,81 @@ def test_extreme_sizes_draw_continuous_traces(width):
     else:
         assert mask.any(axis=0)[int(L.TRACE_X0_MM * width / L.PAGE_W_MM) + 1:
                                 int(269 * width / L.PAGE_W_MM)].all()
+
+
+def test_output_does_not_depend_on_threads(printed):
+    """Pages are split across threads in contiguous chunks; every split gives the same bytes, also for a wide pen
+    (the neighbour-column union) and above two columns per sample (upsampled points)."""
+    for width, line_mm in ((512, 0.3), (1100, 1.0), (3000, 0.3)):
+        width, height = L.output_size(width)
+        style = dict(line_px=L.line_width_px(line_mm, width), grid=True, mode="colour")
+        one = render_fast(printed, width, height, threads=1, **style)
+        for threads in (2, 3, 8):
+            assert np.array_equal(render_fast(printed, width, height, threads=threads, **style), one)
+        # and each page is rendered on its own: a page's bytes do not depend on its batch
+        assert np.array_equal(render_fast(printed[1:2], width, height, threads=1, **style)[0], one[1])
+
+
+def test_wide_pen_covers_its_width():
+    """A flat trace drawn with a 5 px pen inks 5 rows (interior rows fully), and a steep step stays continuous."""
+    sig = np.zeros((1, 12, 5000), np.float32)
+    sig[0, 1, 2500:] = 1.0
+    width, height = L.output_size(1100)
+    img = render_fast(sig, width, height, line_px=5.0, grid=False, mode="grey")[0, 0]
+    sx, sy = width / L.PAGE_W_MM, height / L.PAGE_H_MM
+    rhythm = L.panels()[-1]
+    col = int((L.TRACE_X0_MM + 20) * sx)
+    r0 = int((rhythm.baseline_mm - 15) * sy)
+    band = img[r0:int((rhythm.baseline_mm + 5) * sy)]
+    inked = r0 + np.flatnonzero(band[:, col] < 128)
+    assert len(inked) == 5 and np.all(img[inked[1:-1], col] == 0)
+    assert abs((inked.mean() + 0.5) - rhythm.baseline_mm * sy) <= 0.5
+    step = int((L.TRACE_X0_MM + 125) * sx)
+    assert ((band[:, step - 3:step + 4] < 128).sum(axis=1) > 0).sum() >= int(10 * sy)  # the whole 10 mm rise
+
+
+def test_traces_meeting_in_a_column_composite():
+    """Where two traces ink the same pixels, both inks count: a 5 mV dip of lead I runs down through lead II's row,
+    and the pixels its pen fully covers stay fully inked where lead II's thin trace (partial end pixels) crosses.
+    Writing each trace's pixels over the page as it was before (last write wins) lightened them."""
+    sig = np.zeros((1, 12, 5000), np.float32)
+    sig[0, 0, 600:640] = -5.0  # lead I's panel: 50 mm down from 40 mm, through the 85 mm baseline of row 2
+    for width in (512, 1100):
+        width, height = L.output_size(width)
+        img = render_fast(sig, width, height, line_px=1.0, grid=False, mode="grey")[0, 0]
+        sx, sy = width / L.PAGE_W_MM, height / L.PAGE_H_MM
+        edge = int((L.TRACE_X0_MM + 600 * L.SPEED_MM_S / 500) * sx)  # the falling edge's column
+        cols = [c for c in range(edge - 1, edge + 2) if (img[int(50 * sy):int(80 * sy), c] == 0).all()]
+        assert cols, "no fully inked vertical stroke at the edge"
+        rows = slice(int(np.ceil(41 * sy)), int(89 * sy))
+        crossing = img[int(84 * sy):int(86 * sy) + 1, :]
+        assert (crossing < 255).any(axis=0)[edge + 5]  # lead II's trace runs across this column range
+        for c in cols:
+            assert (img[rows, c] == 0).all(), img[rows, c]
+
+
+def test_render_fast_refuses_a_wrong_shape():
+    with pytest.raises(ValueError, match=r"\(n, 12, 5000\)"):
+        render_fast(np.zeros((2, 8, 5000), np.float32), 224)
+
+
+def test_recycled_page_buffers_never_alias_live_pages(printed):
+    """Large outputs come from a pool of recycled buffers: a buffer is reused only once every array viewing it is
+    gone, so a page held by the caller (or a view of it) is never overwritten by a later batch."""
+    width, height = L.output_size(1100)  # 2.8 MB a page: 3 pages are over the pool's 4 MB floor
+    style = dict(line_px=L.line_width_px(0.3, width), grid=True, mode="colour")
+    first = render_fast(printed, width, height, **style)
+    kept = first.copy()
+    view = first[1, 0]  # only a view survives
+    del first
+    flat = np.zeros_like(printed)
+    for _ in range(4):
+        later = render_fast(flat, width, height, **style)
+        assert not np.shares_memory(later, view)
+    assert np.array_equal(view, kept[1, 0])
+    del view, later
+    again = [render_fast(flat, width, height, **style) for _ in range(3)]  # buffers come back once released
+    assert all(np.array_equal(a, again[0]) for a in again) and not np.shares_memory(again[0], again[1])
+    addresses = {a.ctypes.data for a in again}
+    del again
+    assert render_fast(flat, width, height, **style).ctypes.data in addresses
