@@ -163,7 +163,8 @@ class _Lease:
 class _PagePool:
     """Recycles render_fast's large output buffers, as malloc does for small ones. A buffer is handed out again only
     after every array that viewed it is gone (a weakref finalizer on its `_Lease`). At most `max_free` buffers and
-    `max_bytes` wait, so the pool holds about one batch's memory while pages are rendered batch after batch."""
+    `max_bytes` wait (the most recently released), so the pool holds about one batch's memory while pages are rendered
+    batch after batch."""
 
     MIN_BYTES = 4 << 20
 
@@ -188,9 +189,12 @@ class _PagePool:
         return np.asarray(lease)
 
     def _give_back(self, raw: np.ndarray) -> None:
+        """Keep the most recently released buffers (the batch sizes in use now), dropping the oldest."""
         with self._lock:
-            if len(self._free) < self.max_free and sum(b.size for b in self._free) + raw.size <= self.max_bytes:
-                self._free.append(raw)
+            self._free.append(raw)
+            while self._free and (len(self._free) > self.max_free
+                                  or sum(b.size for b in self._free) > self.max_bytes):
+                self._free.pop(0)
 
 
 _POOL = _PagePool()
