@@ -24,7 +24,7 @@ class PaperImage(Representation):
     trace width on paper (at least one output pixel); grid: draw the 1 mm / 5 mm grid; mode: "colour" (red grid)
     or "grey" (three equal channels); low_hz/high_hz/filter_order: zero-phase Butterworth band-pass;
     median_kernel: running-median length in samples (1 = none); renderer: "fast" (batched, compiled and threaded; used by grids) or
-    "reference" (matplotlib, ~50-100x slower, for fidelity checks).
+    "reference" (matplotlib, 100-200x slower, for fidelity checks).
     """
 
     version = "3"  # 2: ink-conserving column spans in the fast renderer; 3: compiled kernel, crossing spans composite
