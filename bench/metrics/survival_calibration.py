@@ -129,7 +129,11 @@ def smoothed_observed_risk(time, event, risk, w, t: float) -> np.ndarray | None:
     if fit is None:
         return None
     beta, uniq, h0 = fit
-    return 1.0 - np.exp(-_cumhaz_at(uniq, h0, t) * np.exp(basis @ beta))
+    h = _cumhaz_at(uniq, h0, t)
+    if h <= 0.0:  # no event by t
+        return np.zeros(len(x))
+    with np.errstate(over="ignore"):  # a near-separable fit (tiny cohorts): infinite hazard is observed risk 1
+        return -np.expm1(-h * np.exp(basis @ beta))
 
 
 _LAST: dict[str, tuple] = {}
