@@ -103,6 +103,24 @@ def test_fast_renderer_matches_reference(width, printed):
     assert L.tolerant_iou(fast, ref, tol=0) >= 0.8
 
 
+
+def test_fast_renderer_matches_reference_on_real_ecgs(shared_data):
+    """The same fidelity on recorded ECGs (CinC 2021 and PTB records: noise, wander, tall QRS), per ECG."""
+    from bench.readers import read_ecg
+    from bench.standardise import standardise
+
+    real = shared_data / "real"
+    files = sorted((real / "cinc2021").glob("*.hea"))[:4] + sorted((real / "ptbdb").rglob("*.hea"))[:1]
+    assert files, "no CinC 2021 / PTB records in the fixtures"
+    x = PaperImage().preprocess(np.stack([np.asarray(standardise(read_ecg(f)).data, np.float32) for f in files]))
+    width, height = L.output_size(1100)
+    style = dict(line_px=L.line_width_px(0.3, width), grid=True, mode="colour")
+    fast = L.trace_mask(render_fast(x, width, height, **style), width, height)
+    ref = L.trace_mask(render_reference(x, width, height, **style), width, height)
+    for i, f in enumerate(files):
+        assert L.tolerant_iou(fast[i:i + 1], ref[i:i + 1], tol=0) >= 0.8, f.name
+        assert L.tolerant_iou(fast[i:i + 1], ref[i:i + 1], tol=1) >= 0.95, f.name
+
 def test_tolerant_iou():
     a = np.zeros((1, 20, 20), bool)
     a[0, 10, 2:18] = True
