@@ -28,7 +28,6 @@ threads faulting pages in).
 """
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import numpy as np
 
 from bench.signal import FS, N_SAMPLES
 from representations import _layout as L
+from representations._threads import default_threads, run_chunks  # noqa: F401 (default_threads: public here)
 
 
 def _interval_coverage(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
@@ -200,18 +200,6 @@ class _PagePool:
 _POOL = _PagePool()
 
 
-def default_threads() -> int:
-    """Threads render_fast uses by default: OMP_NUM_THREADS when set (as Ray sets it to a task's CPUs), else the
-    CPUs this process may run on."""
-    env = os.environ.get("OMP_NUM_THREADS", "")
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, line_px: float = 1.0,
                 grid: bool = True, mode: str = "colour", threads: int | None = None) -> np.ndarray:
     """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8.
@@ -237,23 +225,7 @@ def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, l
         _render_pages(pages[lo:hi], flat[lo:hi], template, g.i0, g.i1, g.w, g.window, g.real_step, g.col,
                       g.col_base, g.tid, gain, float(line_px), g.dx, int(hw) if hw >= 1 else 0, ink, height, width)
 
-    bounds = [int(b) for b in np.linspace(0, n, min(n, max(1, threads or default_threads())) + 1)]
-    errors: list[BaseException] = []
-
-    def guarded(lo: int, hi: int) -> None:
-        try:
-            work(lo, hi)
-        except BaseException as e:  # re-raised in the caller's thread
-            errors.append(e)
-
-    helpers = [threading.Thread(target=guarded, args=(lo, hi), daemon=True) for lo, hi in zip(bounds[1:-1], bounds[2:])]
-    for t in helpers:
-        t.start()
-    work(bounds[0], bounds[1])
-    for t in helpers:
-        t.join()
-    if errors:
-        raise errors[0]
+    run_chunks(work, n, threads)
     return out
 
 

@@ -21,6 +21,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from representations._filters import notch, remove_spline_baseline
+from representations._threads import run_chunks
 from representations.base import Representation, register_representation
 
 N_STATS = 4
@@ -115,7 +116,14 @@ class DwtPca(Representation):
     def transform(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "pca_"):
             raise RuntimeError("dwt_pca: transform before fit (fit on the training split first)")
-        return self.scaler_.transform(self._features_of(self._coefficient_chunks(np.asarray(X)))).astype(np.float32)
+        X = np.asarray(X)
+        features = np.empty((len(X), N_STATS * int(self.n_components)))
+
+        def work(lo: int, hi: int) -> None:  # ECGs are independent; scipy's filters and pywt release the GIL
+            features[lo:hi] = self._features_of(self._coefficient_chunks(X[lo:hi]))
+
+        run_chunks(work, len(X))
+        return self.scaler_.transform(features).astype(np.float32)
 
     def output_shape(self) -> tuple[int, ...]:
         return (N_STATS * int(self.n_components),)

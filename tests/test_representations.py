@@ -102,6 +102,30 @@ def test_image_preprocessing_removes_wander(signals):
     assert np.abs(a - b)[..., 500:-500].max() < 0.35  # 2 mV of 0.1 Hz wander mostly gone after 0.5 Hz high-pass
 
 
+
+def test_image_preprocessing_does_not_depend_on_the_thread_split(signals, monkeypatch):
+    """The batch is filtered in chunks across threads; every split gives the very same values as filtering the
+    whole batch at once, and one ECG (leads, T) is filtered as in a batch."""
+    from representations._filters import bandpass, median_filter
+
+    rep = PaperImage()
+    x = signals[:5]
+    whole = median_filter(bandpass(x, rep.low_hz, rep.high_hz, rep.filter_order), rep.median_kernel)
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        assert np.array_equal(rep.preprocess(x), whole)
+    assert np.allclose(rep.preprocess(x[2]), whole[2], atol=1e-6)
+
+
+def test_dwt_pca_transform_does_not_depend_on_the_thread_split(signals, monkeypatch):
+    rep = DwtPca().fit(signals)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = rep.transform(signals)
+    for threads in ("2", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+        assert np.array_equal(rep.transform(signals), one)
+    assert np.array_equal(rep.transform(signals[3:4]), one[3:4])
+
 def test_dwt_pca_shapes_and_scaling(signals):
     det = DwtPca().fit(signals)
     f = det.transform(signals)
