@@ -17,8 +17,9 @@ import pytest
 
 from bench.simulator import simulate
 from representations import _layout as L
-from representations._render_fast import default_threads, render_fast
+from representations._render_fast import render_fast
 from representations._render_reference import ReferenceRenderer
+from representations._threads import default_threads
 from representations.image import PaperImage
 
 WIDTH = int(os.environ.get("BENCH_RENDER_WIDTH", "512"))

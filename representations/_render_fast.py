@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.signal import FS, N_SAMPLES
 from representations import _layout as L
-from representations._threads import default_threads, run_chunks  # noqa: F401 (default_threads: public here)
+from representations._threads import default_threads, run_chunks
 
 
 def _interval_coverage(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
