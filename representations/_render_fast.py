@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.signal import FS, N_SAMPLES
 from representations import _layout as L
-from representations._threads import default_threads, run_chunks
+from representations._threads import run_chunks
 
 
 def _interval_coverage(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
@@ -205,7 +205,7 @@ def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, l
     """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8.
 
     threads: pages are rendered in that many contiguous chunks at once, each by the compiled kernel with the GIL
-    released (default `default_threads()`); the output does not depend on it."""
+    released (default `_threads.default_threads()`); the output does not depend on it."""
     width, height = L.output_size(width, height)
     signals = np.ascontiguousarray(signals, dtype=np.float32)
     n = len(signals)
