@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.bootstrap import bootstrap_indices, resample_rows, resample_weights
-from bench.evaluation import evaluate_with_ci
-from bench.simulator import simulate
+from bench.base.bootstrap import bootstrap_indices, resample_rows, resample_weights
+from bench.harness.evaluation import evaluate_with_ci
+from bench.data.simulator import simulate
 from tasks import TASKS
 
 N_BOOT = 200

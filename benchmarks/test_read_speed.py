@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.readers import read_ecg
-from bench.readers.scp_ecg import DEFAULT_TABLE
-from bench.standardise import standardise
+from bench.data.readers import read_ecg
+from bench.data.readers.scp_ecg import DEFAULT_TABLE
+from bench.data.standardise import standardise
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pytest
 
-from bench.simulator import simulate
+from bench.data.simulator import simulate
 from representations import _layout as L
 from representations._render_fast import render_fast
 from representations._render_reference import ReferenceRenderer

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from bench.cache import build_features, last_build_stats
-from bench.simulator import simulate
+from bench.harness.cache import build_features, last_build_stats
+from bench.data.simulator import simulate
 from representations import REPRESENTATIONS
 
 BATCH = 32

@@ -15,8 +15,8 @@ import warnings
 
 import pytest
 
-from bench.simulator.files import _write_batch, write_cohort
-from bench.simulator.generate import plan_cohort
+from bench.data.simulator.files import _write_batch, write_cohort
+from bench.data.simulator.generate import plan_cohort
 
 N_ECG = 32
 

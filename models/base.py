@@ -12,10 +12,12 @@ Builders receive the model parameters of the grid file as keyword arguments (Non
 """
 from __future__ import annotations
 
-from bench.registry import Registry
+from bench.base.registry import Registry
 
 MODELS: Registry = Registry("model", package="models")
 
 
-def register_model(name: str, *, accepts: tuple[str, ...]):
-    return MODELS.register(name, accepts=tuple(accepts))
+def register_model(name: str, *, accepts: tuple[str, ...], version: str = "1"):
+    """Register a builder; `version` is bumped whenever the built architecture or its initialisation changes (it is
+    part of the cell key, so the model's cells rerun)."""
+    return MODELS.register(name, accepts=tuple(accepts), version=str(version))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from bench.errors import ModelError
+from bench.base.errors import ModelError
 from models.base import register_model
-from models.contract import InputContract, check_input_shape
-from models.heads import MultiHeadModel
+from models._contract import InputContract, check_input_shape
+from models._heads import MultiHeadModel
 
 
 class DilatedResidualBlock(nn.Module):

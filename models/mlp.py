@@ -9,8 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from models.base import register_model
-from models.contract import InputContract, check_input_shape
-from models.heads import MultiHeadModel
+from models._contract import InputContract, check_input_shape
+from models._heads import MultiHeadModel
 
 
 @register_model("mlp", accepts=("vector",))

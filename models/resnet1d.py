@@ -10,9 +10,9 @@ from __future__ import annotations
 from torch import nn
 
 from models.base import register_model
-from models.contract import InputContract, check_input_shape
-from models.heads import MultiHeadModel
-from models.resnet_layout import resnet_layout
+from models._contract import InputContract, check_input_shape
+from models._heads import MultiHeadModel
+from models._resnet_layout import resnet_layout
 
 
 def _bn_act(c: int) -> list[nn.Module]:

@@ -15,11 +15,11 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from bench.errors import ModelError
+from bench.base.errors import ModelError
 from models.base import register_model
-from models.contract import IMAGENET_MEAN, IMAGENET_STD, InputContract, check_input_shape
-from models.heads import MultiHeadModel
-from models.resnet_layout import BASE_CHANNELS, resnet_layout
+from models._contract import IMAGENET_MEAN, IMAGENET_STD, InputContract, check_input_shape
+from models._heads import MultiHeadModel
+from models._resnet_layout import BASE_CHANNELS, resnet_layout
 
 _OFF = (None, False, "", "false", "none", "no", "0")
 _ON = (True, "true", "timm", "yes", "1")

@@ -16,7 +16,7 @@ from scipy import ndimage
 from scipy import signal as sps
 from scipy.interpolate import CubicSpline
 
-from bench.signal import FS
+from bench.base.signal import FS
 
 
 @lru_cache(maxsize=32)

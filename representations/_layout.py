@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bench.signal import FS, N_SAMPLES, STANDARD_LEADS
+from bench.base.signal import FS, N_SAMPLES, STANDARD_LEADS
 
 PAGE_W_MM = 279.4
 PAGE_H_MM = 215.9

@@ -36,7 +36,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from bench.signal import FS, N_SAMPLES
+from bench.base.signal import FS, N_SAMPLES
 from representations import _layout as L
 from representations._threads import run_chunks
 

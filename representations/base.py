@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from bench.registry import Registry
+from bench.base.registry import Registry
 
 REPRESENTATIONS: Registry = Registry("representation", package="representations")
 KINDS = ("sequence", "image", "vector")

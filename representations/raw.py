@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.signal import N_SAMPLES, STANDARD_LEADS
+from bench.base.signal import N_SAMPLES, STANDARD_LEADS
 from representations.base import Representation, register_representation
 
 NORMALISATIONS = ("ecg", "lead", "none")

@@ -1,15 +1,15 @@
 """Incident atrial fibrillation within 5 years as discrete-time survival, with age, sex and AF-in-statement
-auxiliary heads (ECG-AI; Khurshid et al., Circulation 2022). Encoding and loss: tasks/survival_encoding.py."""
+auxiliary heads (ECG-AI; Khurshid et al., Circulation 2022). Encoding and loss: tasks/_survival_encoding.py."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from bench.metrics import MetricCall
-from bench.metrics.survival import km_calibration_table
+from bench.base.metrics import MetricCall
+from bench.base.metrics.survival import km_calibration_table
 from tasks.base import register_task
-from tasks.metric_plan import PlannedTask, column, masked_bce, sigmoid
-from tasks.survival_encoding import (HORIZON_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL, encode_survival,
+from tasks._metric_plan import PlannedTask, column, masked_bce, sigmoid
+from tasks._survival_encoding import (HORIZON_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL, encode_survival,
                                      nnet_survival_loss_from_logits)
 
 SURV_COLUMNS = tuple(f"surv_{k:02d}" for k in range(N_INTERVALS))
@@ -40,6 +40,7 @@ class AFSurvival(PlannedTask):
     interval 0); follow-up is cut at 5 years. One ECG per patient is drawn at random each training epoch, so
     patients with many ECGs do not dominate the loss.
     """
+    sources = frozenset({"synthetic", "folder"})
 
     heads = {"survival": N_INTERVALS, "age": 1, "sex": 1, "af_statement": 1}
     primary_metric = "c_index"

@@ -12,6 +12,7 @@ A task is a class registered with `@register_task(name)`; `__init__` stores keyw
 - `evaluate(records, scores) -> {metric: float}`: pure function of the test rows and score columns.
 - `epoch_indices(records, rng) -> indices`: training rows for one epoch (default: all).
 - `oracle_scores(oracle) -> score columns` from a simulated cohort's oracle table (None if not applicable).
+- `version`: bumped when the task's output changes (part of the cell key); `sources`: source schemes that can feed it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from bench.registry import Registry
+from bench.base.registry import Registry
 
 TASKS: Registry = Registry("task", package="tasks")
 
@@ -38,6 +39,11 @@ class Task:
     heads: ClassVar[dict[str, int]] = {}
     primary_metric: ClassVar[str] = ""
     higher_is_better: ClassVar[bool] = True
+    #: Bumped whenever the task's records, targets, loss or metrics change; part of the cell key, so cells rerun.
+    version: ClassVar[str] = "1"
+    #: Source schemes (`synthetic`, `ptbxl`, `ptb`, `folder`, ...) whose cohorts can carry this task's labels; a grid
+    #: pairing the task with any other source is refused when it loads.
+    sources: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **params):
         self.params = dict(params)

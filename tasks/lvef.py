@@ -5,13 +5,14 @@ import numpy as np
 import pandas as pd
 
 from tasks.base import register_task
-from tasks.binary import CALIBRATION_METRICS, BinaryTask
-from tasks.metric_plan import column
+from tasks._binary import CALIBRATION_METRICS, BinaryTask
+from tasks._metric_plan import column
 
 
 @register_task("lvef")
 class LVEF(BinaryTask):
     """Rows with an LVEF measured within `window_days` of the ECG; positive when LVEF <= `threshold` %."""
+    sources = frozenset({"synthetic", "folder"})
 
     heads = {"lvef": 1}
     head = "lvef"

@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import torch.nn.functional as F
 
-from bench.cohort import MI_TERRITORIES
-from bench.metrics import MetricCall
-from bench.metrics.classification import confusion_table
+from bench.base.cohort import MI_TERRITORIES
+from bench.base.metrics import MetricCall
+from bench.base.metrics.classification import confusion_table
 from tasks.base import register_task
-from tasks.binary import CALIBRATION_METRICS, BinaryTask
-from tasks.metric_plan import PlannedTask, column
+from tasks._binary import CALIBRATION_METRICS, BinaryTask
+from tasks._metric_plan import PlannedTask, column
 
 
 @register_task("mi")
 class MIDetection(BinaryTask):
     """Rows with an MI label (1/0); positive when the ECG shows myocardial infarction."""
+    sources = frozenset({"synthetic", "folder", "ptb", "ptbxl"})
 
     heads = {"mi": 1}
     head = "mi"
@@ -46,6 +47,7 @@ def territory_index(records: pd.DataFrame) -> np.ndarray:
 @register_task("mi_territory")
 class MITerritory(PlannedTask):
     """MI-positive rows with a territory; 6-way softmax over AMI, ASMI, ALMI, IMI, ILMI, LMI."""
+    sources = frozenset({"synthetic", "folder", "ptb", "ptbxl"})
 
     heads = {"territory": len(MI_TERRITORIES)}
     primary_metric = "macro_auroc"

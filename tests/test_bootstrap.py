@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bench.bootstrap import bootstrap_indices, delong_test, percentile_ci, resample_rows, resample_weights
-from bench.evaluation import evaluate_with_ci
-from bench.simulator import simulate
+from bench.base.bootstrap import bootstrap_indices, delong_test, percentile_ci, resample_rows, resample_weights
+from bench.harness.evaluation import evaluate_with_ci
+from bench.data.simulator import simulate
 from tasks import TASKS
 
 

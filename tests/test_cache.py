@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import cache
+from bench.harness import cache
 from bench.cli import main as cli
-from bench.simulator import simulate
+from bench.data.simulator import simulate
 from representations.dwt_pca import DwtPca
 from representations.image import PaperImage
 from representations.raw import Raw
@@ -97,7 +97,7 @@ _WORKER = """
 import json, pathlib, sys, time
 from types import SimpleNamespace
 import numpy as np
-from bench.cache import build_features, last_build_stats
+from bench.harness.cache import build_features, last_build_stats
 from representations.image import PaperImage
 sig = np.load(sys.argv[1], mmap_mode="r")
 ready = pathlib.Path(sys.argv[3])

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from bench.cli import main as cli_main
-from bench.driver import run_grid
-from bench.grid import load_grid
-from bench.tracking import client_for, default_tracking_uri
+from bench.harness.driver import run_grid
+from bench.harness.grid import load_grid
+from bench.harness.tracking import client_for, default_tracking_uri
 from models.base import MODELS, register_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -190,8 +190,8 @@ def test_cli_help_lists_every_command():
 
 
 def test_unknown_grid_and_entries_are_named(tmp_path):
-    from bench.errors import GridError
-    from bench.registry import RegistryError
+    from bench.base.errors import GridError
+    from bench.base.registry import RegistryError
 
     with pytest.raises(GridError, match="unknown grid 'smok'"):
         load_grid("smok")
@@ -236,7 +236,7 @@ def test_cell_key_changes_with_config_and_data():
 
 
 def test_device_auto_is_cpu_here():
-    from bench.compute import resolve_device
+    from bench.harness.compute import resolve_device
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
 

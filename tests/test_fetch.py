@@ -10,7 +10,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench.sources.fetch import FetchError, fetch_physionet
+from bench.data.sources.fetch import FetchError, fetch_physionet
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
@@ -80,7 +80,7 @@ def test_fetch_downloads_verifies_and_resumes(server, tmp_path):
     assert ("/records100/00000/00001_lr.dat", "bytes=1000-") in RangeHandler.requests
     assert dat.read_bytes() == full and not (dat.parent / (dat.name + ".part")).exists()
     # the fetched folder is a PTB-XL source
-    from bench.cohort import load_cohort
+    from bench.base.cohort import load_cohort
 
     c = load_cohort(f"ptbxl:{dest}", cache_dir=tmp_path / "cache")
     assert len(c) == 1 and c.records.loc[0, "ecg_id"] == "1"

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench.flops import count_params, flops_per_ecg
+from bench.harness.flops import count_params, flops_per_ecg
 from models import MODELS
 
 SMALL = {"sequence": (12, 2000), "image": (3, 64, 128), "vector": (28,)}

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.errors import ModelError
-from bench.gradcam import find_gradcam_layer, gradcam, save_gradcam_figures
+from bench.base.errors import ModelError
+from bench.harness.gradcam import find_gradcam_layer, gradcam, save_gradcam_figures
 from models import MODELS
 
 

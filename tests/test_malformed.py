@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.errors import ECGReadError
-from bench.readers import read_ecg
+from bench.base.errors import ECGReadError
+from bench.data.readers import read_ecg
 
 MUSE = "formats/muse_xml/muse_ecg1.xml"
 AECG = "formats/hl7_aecg/example_aecg.xml"
@@ -333,7 +333,7 @@ def test_dicom_trailing_padding_is_cut(shared_data, tmp_path):
 
 def test_muse_250_hz_variant_reads_and_upsamples(shared_data, tmp_path):
     """A MUSE export at 250 Hz (every other sample kept, SampleBase 250) standardises to the 500 Hz original."""
-    from bench.standardise import standardise
+    from bench.data.standardise import standardise
 
     def decimate(block):
         raw = base64.b64decode(re.sub(r"\s+", "", re.search(r"<WaveFormData>(.*?)</WaveFormData>", block, re.S)[1]))

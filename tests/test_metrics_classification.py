@@ -9,11 +9,11 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from bench.cohort import MI_TERRITORIES
-from bench.metrics import METRICS, MetricCall, evaluate_calls
-from bench.metrics import calibration as K
-from bench.metrics import classification as C
-from bench.simulator import simulate
+from bench.base.cohort import MI_TERRITORIES
+from bench.base.metrics import METRICS, MetricCall, evaluate_calls
+from bench.base.metrics import calibration as K
+from bench.base.metrics import classification as C
+from bench.data.simulator import simulate
 
 
 @lru_cache(maxsize=1)

@@ -9,9 +9,9 @@ import pytest
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import concordance_index
 
-from bench.metrics import survival as S
-from bench.metrics import survival_calibration as SC
-from bench.simulator import simulate
+from bench.base.metrics import survival as S
+from bench.base.metrics import survival_calibration as SC
+from bench.data.simulator import simulate
 
 
 @lru_cache(maxsize=1)

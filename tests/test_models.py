@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.errors import ModelError
-from bench.flops import count_params, flops_per_ecg
+from bench.base.errors import ModelError
+from bench.harness.flops import count_params, flops_per_ecg
 from models import MODELS
-from models.contract import KIND_NDIM
+from models._contract import KIND_NDIM
 
 #: One ECG's representation per kind, at the sizes the representations produce (images kept CPU-sized).
 REPRESENTATIVE = {"sequence": (12, 5000), "image": (3, 96, 192), "vector": (28,)}

@@ -26,7 +26,7 @@ LIMB_LEADS = slice(0, 6)  # I, II, III, aVR, aVL, aVF
 @pytest.fixture(scope="module")
 def cohort():
     """Simulated ECGs; patients split 70/30, each side half marked (limb leads x 0.3, a low-voltage pattern)."""
-    from bench.simulator import simulate
+    from bench.data.simulator import simulate
 
     records, signals, _ = simulate(45, seed=11)
     patients = records["patient_id"].astype(str).to_numpy()

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 import models.resnet2d as resnet2d
-from bench.errors import ModelError
+from bench.base.errors import ModelError
 from models import MODELS
-from models.contract import IMAGENET_MEAN, IMAGENET_STD
+from models._contract import IMAGENET_MEAN, IMAGENET_STD
 
 SHAPE = (3, 64, 64)
 HEADS = {"mi": 1, "territory": 6}

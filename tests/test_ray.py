@@ -15,11 +15,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from bench.driver import run_grid  # noqa: E402
-from bench.errors import ExecutorError  # noqa: E402
-from bench.grid import AxisEntry, Cell, load_grid  # noqa: E402
-from bench.runner import RunContext  # noqa: E402
-from bench.tracking import client_for  # noqa: E402
+from bench.harness.driver import run_grid  # noqa: E402
+from bench.base.errors import ExecutorError  # noqa: E402
+from bench.harness.grid import AxisEntry, Cell, load_grid  # noqa: E402
+from bench.harness.runner import RunContext  # noqa: E402
+from bench.harness.tracking import client_for  # noqa: E402
 
 DYING = "dying_worker_test_model"
 GRID = f"""
@@ -188,7 +188,7 @@ def _cells(n: int) -> list[Cell]:
 
 
 def test_ray_refuses_sqlite_with_parallel_workers(tmp_path, local_ray):
-    from bench.executors.ray import RayExecutor
+    from bench.harness.executors.ray import RayExecutor
 
     ctx = RunContext(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment_id="1",
                      results_dir=str(tmp_path), cache_dir=str(tmp_path / "cache"))
@@ -200,7 +200,7 @@ def test_ray_refuses_sqlite_with_parallel_workers(tmp_path, local_ray):
 
 
 def test_ray_resources_follow_the_cell(local_ray):
-    from bench.executors.ray import RayExecutor
+    from bench.harness.executors.ray import RayExecutor
 
     ex = RayExecutor()
     cell = _cells(1)[0]

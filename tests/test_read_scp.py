@@ -17,9 +17,9 @@ import struct
 import numpy as np
 import pytest
 
-from bench.errors import ECGCorruptError
-from bench.readers import read_ecg, scp_ecg
-from bench.readers.scp_ecg import DEFAULT_TABLE
+from bench.base.errors import ECGCorruptError
+from bench.data.readers import read_ecg, scp_ecg
+from bench.data.readers.scp_ecg import DEFAULT_TABLE
 
 LEAD_IDS = (1, 2, 3, 4, 5, 6, 7, 8, 61, 62, 63, 64)  # I II V1..V6 III aVR aVL aVF
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.errors import ECGValidationError
-from bench.readers import read_ecg
-from bench.signal import Signal
-from bench.validate import normalise_leads, reject_filler, strip_calibration, validate
+from bench.base.errors import ECGValidationError
+from bench.data.readers import read_ecg
+from bench.base.signal import Signal
+from bench.data.validate import normalise_leads, reject_filler, strip_calibration, validate
 
 
 @pytest.fixture()

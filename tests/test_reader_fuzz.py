@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.errors import ECGReadError
-from bench.readers import read_ecg
-from bench.signal import Signal
+from bench.base.errors import ECGReadError
+from bench.data.readers import read_ecg
+from bench.base.signal import Signal
 
 # BENCH_FUZZ_EXAMPLES=2000 BENCH_FUZZ_RANDOM=1 runs a longer, randomised campaign locally
 FUZZ = settings(max_examples=int(os.environ.get("BENCH_FUZZ_EXAMPLES", 60)), deadline=timedelta(seconds=10),

@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pytest
 
-from bench.readers import read_ecg
-from bench.standardise import standardise
+from bench.data.readers import read_ecg
+from bench.data.standardise import standardise
 
 PHILIPS = "formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml"
 MUSE = "formats/muse_xml/muse_ecg1.xml"
@@ -200,7 +200,7 @@ def test_cardiosoft_cardiology_xml(shared_data, tmp_path):
 
 
 def test_cardiosoft_resolution_units_and_missing_strip(shared_data, tmp_path):
-    from bench.errors import ECGCorruptError, ECGValidationError
+    from bench.base.errors import ECGCorruptError, ECGValidationError
 
     ref = read_ecg(shared_data / AECG)
     path = tmp_path / "mv.xml"  # the same counts declared in millivolts per count

@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.errors import ECGValidationError
-from bench.readers import detect_format, read_ecg
-from bench.signal import STANDARD_LEADS
-from bench.standardise import standardise
+from bench.base.errors import ECGValidationError
+from bench.data.readers import detect_format, read_ecg
+from bench.base.signal import STANDARD_LEADS
+from bench.data.standardise import standardise
 
 EIGHT = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
 
@@ -143,7 +143,7 @@ def test_format_detected_from_content_not_extension(shared_data, tmp_path):
 
 
 def test_lead_names_normalised():
-    from bench.readers._leads import canonical_lead, is_extra_lead, lead_from_code
+    from bench.data.readers._leads import canonical_lead, is_extra_lead, lead_from_code
 
     for name, canon in [("aVR", "aVR"), ("AVR", "aVR"), ("avr", "aVR"), ("v1", "V1"), ("MDC_ECG_LEAD_I", "I"),
                         ("Lead I", "I"), ("MDC_ECG_LEAD_AVF", "aVF"), ("DIII", "III"), ("C6", "V6"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.signal import STANDARD_LEADS
-from bench.simulator import simulate
+from bench.base.signal import STANDARD_LEADS
+from bench.data.simulator import simulate
 from representations import _layout as L
 from representations._render_fast import render_fast
 from representations._render_reference import render_reference
@@ -106,8 +106,8 @@ def test_fast_renderer_matches_reference(width, printed):
 
 def test_fast_renderer_matches_reference_on_real_ecgs(shared_data):
     """The same fidelity on recorded ECGs (CinC 2021 and PTB records: noise, wander, tall QRS), per ECG."""
-    from bench.readers import read_ecg
-    from bench.standardise import standardise
+    from bench.data.readers import read_ecg
+    from bench.data.standardise import standardise
 
     real = shared_data / "real"
     files = sorted((real / "cinc2021").glob("*.hea"))[:4] + sorted((real / "ptbdb").rglob("*.hea"))[:1]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from bench.simulator import simulate
+from bench.data.simulator import simulate
 from representations import REPRESENTATIONS
 from representations._layout import output_size, tolerant_iou, trace_mask
 from representations.dwt_pca import DwtPca

@@ -8,9 +8,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from bench.simulator import SimConfig, simulate
-from bench.simulator import dipole
-from bench.simulator.generate import plan_cohort
+from bench.data.simulator import SimConfig, simulate
+from bench.data.simulator import dipole
+from bench.data.simulator.generate import plan_cohort
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_oracle_survival_monotone_and_prevalent_af_in_interval_0(small):
 @pytest.fixture(scope="module")
 def big_plan():
     """Labels and oracle for 12,000 patients (no waveforms: the oracle does not depend on them)."""
-    from bench.sources.labels import labels_to_records
+    from bench.data.sources.labels import labels_to_records
 
     plan, oracle = plan_cohort(12000, seed=11)
     return labels_to_records(plan.drop(columns=[c for c in plan.columns if c.startswith("_r_")])), oracle
@@ -185,8 +185,8 @@ FACING = {"AMI": {"V1", "V2", "V3", "V4"}, "ASMI": {"V1", "V2", "V3", "V4"}, "AL
 
 
 def test_infarct_makes_q_waves_and_st_t_change_in_its_territory():
-    from bench.cohort import MI_TERRITORIES
-    from bench.signal import STANDARD_LEADS
+    from bench.base.cohort import MI_TERRITORIES
+    from bench.base.signal import STANDARD_LEADS
 
     n = len(MI_TERRITORIES)
     base = {"pr": np.full(n, 160.0), "pdur": np.full(n, 100.0), "qrs": np.full(n, 95.0), "qt": np.full(n, 400.0),

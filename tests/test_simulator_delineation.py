@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from bench.simulator import simulate
+from bench.data.simulator import simulate
 
 nk = pytest.importorskip("neurokit2")
 

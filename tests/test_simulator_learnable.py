@@ -11,8 +11,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from bench.simulator import simulate
-from bench.splits import patient_split
+from bench.data.simulator import simulate
+from bench.harness.splits import patient_split
 
 
 def _median_beats(x: np.ndarray) -> np.ndarray:

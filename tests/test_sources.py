@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.cohort import MI_TERRITORIES, load_cohort
-from bench.errors import CohortError
-from bench.simulator import simulate
-from bench.simulator.files import write_cohort
-from bench.splits import assert_patient_disjoint, patient_split
+from bench.base.cohort import MI_TERRITORIES, load_cohort
+from bench.base.errors import CohortError
+from bench.data.simulator import simulate
+from bench.data.simulator.files import write_cohort
+from bench.harness.splits import assert_patient_disjoint, patient_split
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_ptbxl_fixture_with_cinc_records(shared_data, tmp_path):
 
 
 def test_ptbxl_statement_mapping():
-    from bench.sources.ptbxl import scp_labels
+    from bench.data.sources.ptbxl import scp_labels
 
     mi = {"IMI", "ASMI", "AMI", "ALMI", "LMI", "ILMI", "IPLMI", "IPMI", "PMI", "INJAS"}
     assert scp_labels({"IMI": 100.0, "ASMI": 15.0, "SR": 0.0}, mi, 50) == (1, "IMI", 0)
@@ -153,7 +153,7 @@ def test_ptb_fixture(shared_data, tmp_path):
     assert len(c) == 1 and c.signals.shape == (1, 12, 5000)
     r = c.records.iloc[0]
     assert r["mi"] == 1 and r["mi_territory"] == "ILMI" and r["age"] == 81 and r["sex"] == 0
-    from bench.sources.ptb import territory
+    from bench.data.sources.ptb import territory
 
     assert territory("antero-septal") == "ASMI" and territory("inferior") == "IMI" and territory("posterior") == ""
 
@@ -202,7 +202,7 @@ def test_data_synth_command_writes_a_folder_source(tmp_path, capsys):
 
 
 def test_parallel_reading_keeps_order_and_quarantines(sim_folder, monkeypatch):
-    from bench.sources.common import _read_all
+    from bench.data.sources.common import _read_all
 
     good = sorted((sim_folder / "ecgs").glob("*.hea"))[:2]
     paths = [good[i % 2] for i in range(140)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.errors import ECGValidationError
-from bench.signal import STANDARD_LEADS, Signal
-from bench.standardise import standardise
+from bench.base.errors import ECGValidationError
+from bench.base.signal import STANDARD_LEADS, Signal
+from bench.data.standardise import standardise
 
 
 def beat_train(fs: float, seconds: float, hr: float = 72.0, seed: int = 0) -> np.ndarray:
@@ -125,7 +125,7 @@ def test_missing_chest_lead_or_rate_is_a_validation_error():
 
 
 def test_real_ptb_record_standardises(shared_data):
-    from bench.readers import read_ecg
+    from bench.data.readers import read_ecg
 
     out = standardise(read_ecg(shared_data / "real/ptbdb/s0010_re.hea"))
     rec = out.meta["standardise"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.survival_encoding import (HORIZON_DAYS, INTERVAL_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL,
+from tasks._survival_encoding import (HORIZON_DAYS, INTERVAL_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL,
                                      encode_survival, nnet_survival_loss, nnet_survival_loss_from_logits,
                                      survival_curve)
 

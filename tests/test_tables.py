@@ -1,6 +1,6 @@
 """Tables from MLflow runs: seed aggregation, missing cells, paired comparisons, byte-identical output.
 
-The runs are written with MlflowClient in the layout `bench.runner` produces (tags, params, metrics, predictions
+The runs are written with MlflowClient in the layout `bench.harness.runner` produces (tags, params, metrics, predictions
 artifact, metrics from `evaluate_with_ci`) for the `mi` task with realistic scores: a weak matrix model, a stronger image model, one failed cell
 and one cell that never ran.
 """
@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from bench.evaluation import evaluate_with_ci
+from bench.harness.evaluation import evaluate_with_ci
 from bench.report.runs import load_runs
-from bench.tracking import client_for, default_tracking_uri, log_metrics, log_params, set_tags
+from bench.harness.tracking import client_for, default_tracking_uri, log_metrics, log_params, set_tags
 from representations.base import REPRESENTATIONS, Representation, register_representation
 from tasks import TASKS
 
@@ -63,7 +63,7 @@ def _sigmoid(x):
 
 
 def _gradcam_png(path: Path, rng) -> None:
-    """A small heat-map PNG like the ones bench.gradcam logs."""
+    """A small heat-map PNG like the ones bench.harness.gradcam logs."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(3, 2))
@@ -223,7 +223,7 @@ def test_tables_are_byte_identical(grid_runs, tmp_path):
 
 def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
     """The difference is recomputed from both runs' predictions, seed by seed, on the seeds both finished."""
-    from bench.bootstrap import delong_test
+    from bench.base.bootstrap import delong_test
     from bench.report import build_report
 
     build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=100)

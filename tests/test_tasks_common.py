@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.cohort import MI_TERRITORIES
-from bench.simulator import simulate
+from bench.base.cohort import MI_TERRITORIES
+from bench.data.simulator import simulate
 from tasks import TASKS
 
 TASK_NAMES = TASKS.names()

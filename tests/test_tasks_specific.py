@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.cohort import MI_TERRITORIES
-from bench.evaluation import evaluate_with_ci
-from bench.simulator import simulate
+from bench.base.cohort import MI_TERRITORIES
+from bench.harness.evaluation import evaluate_with_ci
+from bench.data.simulator import simulate
 from tasks import TASKS
 from tasks.af_survival import SURV_COLUMNS
-from tasks.survival_encoding import survival_curve
+from tasks._survival_encoding import survival_curve
 
 
 @lru_cache(maxsize=1)

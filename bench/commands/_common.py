@@ -13,8 +13,8 @@ def add_store_options(p) -> None:
 
 
 def resolve_store(args) -> tuple[Path, str]:
-    from bench.driver import default_results_dir
-    from bench.tracking import default_tracking_uri
+    from bench.harness.driver import default_results_dir
+    from bench.harness.tracking import default_tracking_uri
 
     results = args.results or default_results_dir()
     return results, args.tracking_uri or default_tracking_uri(results)

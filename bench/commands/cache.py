@@ -25,7 +25,7 @@ def _mb(n: int) -> str:
 def main(args) -> int:
     from fnmatch import fnmatch
 
-    from bench import cache
+    from bench.harness import cache
 
     root = cache.cache_root(args.dir)
     if args.action == "clear":

@@ -32,7 +32,7 @@ def register(sub) -> None:
 def synth(args) -> int:
     import time
 
-    from bench.simulator.files import write_cohort
+    from bench.data.simulator.files import write_cohort
 
     t = time.perf_counter()
     labels = write_cohort(args.out, args.patients, args.seed, workers=args.workers)
@@ -47,7 +47,7 @@ def summarise(cohort) -> str:
     import numpy as np
     import pandas as pd
 
-    from bench.splits import patient_split
+    from bench.harness.splits import patient_split
 
     r = cohort.records
     lines = [f"source {cohort.source}: {cohort.n_in} files in, {len(r)} used, {len(cohort.quarantine)} quarantined, "
@@ -91,8 +91,8 @@ def summarise(cohort) -> str:
 
 
 def check(args) -> int:
-    from bench.cohort import load_cohort
-    from bench.errors import BenchError
+    from bench.base.cohort import load_cohort
+    from bench.base.errors import BenchError
 
     try:
         cohort = load_cohort(args.source, cache_dir=args.cache_dir)
@@ -104,8 +104,8 @@ def check(args) -> int:
 
 
 def fetch(args) -> int:
-    from bench.errors import BenchError
-    from bench.sources.fetch import PTBXL_URL, fetch_physionet
+    from bench.base.errors import BenchError
+    from bench.data.sources.fetch import PTBXL_URL, fetch_physionet
 
     try:
         n = fetch_physionet(args.base_url or PTBXL_URL, args.to, records=args.records)

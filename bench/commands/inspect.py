@@ -22,9 +22,9 @@ def describe(path: str) -> dict:
     """Summary of one file: the keys of a decoded ECG, or `path` and `error` {kind, message}."""
     import numpy as np
 
-    from bench.errors import ECGReadError
-    from bench.readers import read_ecg
-    from bench.standardise import standardise
+    from bench.base.errors import ECGReadError
+    from bench.data.readers import read_ecg
+    from bench.data.standardise import standardise
 
     try:
         sig = read_ecg(path)

@@ -32,8 +32,8 @@ def registered() -> dict:
 
 
 def main(args) -> int:
-    from bench.driver import grid_state, print_table
-    from bench.grid import builtin_grids, load_grid
+    from bench.harness.driver import grid_state, print_table
+    from bench.harness.grid import builtin_grids, load_grid
 
     out = registered()
     out["grids"] = builtin_grids()

@@ -31,8 +31,8 @@ def register(sub) -> None:
 def main(args) -> int:
     from pathlib import Path
 
-    from bench.driver import default_cache_dir, run_grid
-    from bench.grid import load_grid
+    from bench.harness.driver import default_cache_dir, run_grid
+    from bench.harness.grid import load_grid
 
     results, uri = resolve_store(args)
     grid = load_grid(args.grid, source=args.source)

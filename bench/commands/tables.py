@@ -28,14 +28,14 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from bench.errors import ReportError
+    from bench.base.errors import ReportError
     from bench.report import build_report
 
     results, uri = resolve_store(args)
     experiment = args.experiment
     if experiment is None:
         if args.grid:
-            from bench.grid import load_grid
+            from bench.harness.grid import load_grid
 
             experiment = load_grid(args.grid).experiment
         else:

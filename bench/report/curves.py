@@ -4,7 +4,7 @@ predicted cumulative incidence for survival tasks.
 Which arrays to plot comes from the task itself (`task.metric_calls`): the (label, probability) pair behind its
 `ece` call for calibration, behind its primary `auroc` call for ROC, so no figure knows a task's column names.
 Survival curves need the survival contract of the records table (`af_time_days`, `af_event`, optional
-`prevalent_af`, bench/cohort.py) and per-interval survival scores `surv_00..`.
+`prevalent_af`, bench/base/cohort.py) and per-interval survival scores `surv_00..`.
 """
 from __future__ import annotations
 
@@ -145,8 +145,8 @@ def _survival_arrays(pred: pd.DataFrame, which: str):
 def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
     """Survival tasks: per model (lowest seed) and the oracle, the Kaplan-Meier cumulative incidence in tertiles of
     predicted 5-year risk (solid) against the mean predicted cumulative incidence of the same tertile (dashed)."""
-    from bench.metrics.survival import kaplan_meier
-    from tasks.survival_encoding import INTERVAL_ENDS
+    from bench.base.metrics.survival import kaplan_meier
+    from tasks._survival_encoding import INTERVAL_ENDS
 
     panels = []
     for task in rs.tasks:

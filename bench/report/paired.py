@@ -2,10 +2,10 @@
 
 Every model of a task is scored on the same test set (the split seed is fixed per grid), so the two prediction
 tables are aligned row for row on `ecg_id` and resampled with the same patient bootstrap draws
-(`bench.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
+(`bench.base.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
 the mean over paired seeds of metric(A) - metric(B), its 95 % interval the percentile interval of that mean over
 the shared resamples. Metrics are the task's own (`task.metric_calls`, re-weighted per resample). DeLong's test
-(`bench.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
+(`bench.base.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
 reported (every seed must agree for a small p).
 """
 from __future__ import annotations
@@ -52,8 +52,8 @@ def primary_evaluator(task, primary: str, records: pd.DataFrame, scores: pd.Data
     Tasks describing their evaluation as metric calls are re-weighted (a patient drawn k times weighs k); any
     other task is evaluated on the resampled rows with `task.evaluate`.
     """
-    from bench.bootstrap import resample_rows
-    from bench.metrics import evaluate_calls
+    from bench.base.bootstrap import resample_rows
+    from bench.base.metrics import evaluate_calls
 
     records, scores = records.reset_index(drop=True), scores.reset_index(drop=True)
     if hasattr(task, "metric_calls"):
@@ -73,7 +73,7 @@ def primary_evaluator(task, primary: str, records: pd.DataFrame, scores: pd.Data
 
 def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
     """(n_boot, n_rows) patient-bootstrap weights, the draws every run of this test set shares."""
-    from bench.bootstrap import bootstrap_indices, resample_weights as weights
+    from bench.base.bootstrap import bootstrap_indices, resample_weights as weights
 
     pids = np.asarray(patient_ids).astype(str)
     return weights(pids, bootstrap_indices(pids, n_boot, seed))
@@ -116,7 +116,7 @@ def _delong(call_a, call_b) -> float:
     """DeLong p when both primary metrics are the AUROC of the same binary target (NaN otherwise)."""
     if call_a is None or call_b is None or call_a.metric != "auroc" or call_b.metric != "auroc":
         return float("nan")
-    from bench.bootstrap import delong_test
+    from bench.base.bootstrap import delong_test
 
     keep = np.ones(len(call_a.arrays[0]), dtype=bool)
     for c in (call_a, call_b):

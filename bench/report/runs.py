@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.errors import ReportError
+from bench.base.errors import ReportError
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
@@ -127,7 +127,7 @@ def expected_from_runs(attempts: pd.DataFrame) -> pd.DataFrame:
 
 
 def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
-    from bench.grid import load_grid
+    from bench.harness.grid import load_grid
 
     cells, _ = load_grid(grid_name_or_path).expand()
     return pd.DataFrame([{"task": c.task.id, "task_name": c.task.name, "representation": c.representation.id,

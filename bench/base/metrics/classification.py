@@ -1,0 +1,119 @@
+"""Discrimination metrics for binary and multi-class scores (weighted, NaN when undefined).
+
+AUROC is the weighted Mann-Whitney statistic (ties count one half), written out because scikit-learn's
+`roc_auc_score` raises on one-class inputs and spends most of its time validating inputs, which matters when the
+bootstrap calls it hundreds of times; it is tested against scikit-learn. The rest wraps scikit-learn.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_curve
+
+from bench.base.metrics import as_weights, register_metric, weighted_mean
+
+NAN = float("nan")
+
+
+def _binary(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float, float]:
+    pos = np.asarray(y) == 1
+    return pos, float(w[pos].sum()), float(w[~pos].sum())
+
+
+@register_metric("auroc", higher_is_better=True)
+def auroc(y: np.ndarray, score: np.ndarray, *, sample_weight=None) -> float:
+    """Area under the ROC curve = P(score of a positive > score of a negative), ties counted 1/2."""
+    s = np.asarray(score, dtype=float)
+    w = as_weights(sample_weight, len(s))
+    pos, n_pos, n_neg = _binary(y, w)
+    if n_pos == 0 or n_neg == 0:
+        return NAN
+    uniq, inv = np.unique(s, return_inverse=True)
+    wp = np.bincount(inv, weights=w * pos, minlength=len(uniq))
+    wn = np.bincount(inv, weights=w * ~pos, minlength=len(uniq))
+    below = np.cumsum(wn) - wn
+    return float(np.dot(wp, below + 0.5 * wn) / (n_pos * n_neg))
+
+
+@register_metric("auprc", higher_is_better=True)
+def auprc(y: np.ndarray, score: np.ndarray, *, sample_weight=None) -> float:
+    """Average precision (step-wise area under the precision-recall curve, scikit-learn's definition)."""
+    w = as_weights(sample_weight, len(score))
+    _, n_pos, n_neg = _binary(y, w)
+    if n_pos == 0 or n_neg == 0:
+        return NAN
+    return float(average_precision_score(np.asarray(y) == 1, score, sample_weight=w))
+
+
+@register_metric("accuracy", higher_is_better=True)
+def accuracy(y: np.ndarray, score: np.ndarray, *, sample_weight=None, threshold: float = 0.5) -> float:
+    """Share of rows with (score >= threshold) == y."""
+    w = as_weights(sample_weight, len(score))
+    return weighted_mean(((np.asarray(score) >= threshold) == (np.asarray(y) == 1)).astype(float), w)
+
+
+@register_metric("sens_at_spec", higher_is_better=True)
+def sens_at_spec(y: np.ndarray, score: np.ndarray, *, sample_weight=None, specificity: float = 0.9) -> float:
+    """Highest sensitivity among thresholds whose specificity is at least `specificity`."""
+    w = as_weights(sample_weight, len(score))
+    _, n_pos, n_neg = _binary(y, w)
+    if n_pos == 0 or n_neg == 0:
+        return NAN
+    fpr, tpr, _ = roc_curve(np.asarray(y) == 1, score, sample_weight=w, drop_intermediate=False)
+    ok = fpr <= 1.0 - specificity + 1e-12
+    return float(tpr[ok].max())
+
+
+@register_metric("mae", higher_is_better=False)
+def mae(y: np.ndarray, pred: np.ndarray, *, sample_weight=None) -> float:
+    """Mean absolute error (e.g. age in years)."""
+    w = as_weights(sample_weight, len(pred))
+    return weighted_mean(np.abs(np.asarray(pred, float) - np.asarray(y, float)), w)
+
+
+@register_metric("macro_auroc", higher_is_better=True)
+def macro_auroc(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
+    """Mean one-vs-rest AUROC over the classes (columns of `proba`) that have both positives and negatives here.
+
+    A class absent from a small test set is skipped rather than failing the whole metric; NaN when no class has
+    both.
+    """
+    proba = np.asarray(proba, dtype=float)
+    w = as_weights(sample_weight, len(proba))
+    y = np.asarray(y)
+    vals = [auroc((y == k).astype(int), proba[:, k], sample_weight=w) for k in range(proba.shape[1])]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else NAN
+
+
+@register_metric("balanced_accuracy", higher_is_better=True)
+def balanced_accuracy(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
+    """Mean per-class recall of the arg-max class, over the classes present in `y`."""
+    proba = np.asarray(proba, dtype=float)
+    if len(proba) == 0:
+        return NAN
+    w = as_weights(sample_weight, len(proba))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true" is expected on small sets
+        return float(balanced_accuracy_score(np.asarray(y), proba.argmax(1), sample_weight=w))
+
+
+@register_metric("multiclass_accuracy", higher_is_better=True)
+def multiclass_accuracy(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
+    """Share of rows whose arg-max class is the true class."""
+    proba = np.asarray(proba, dtype=float)
+    w = as_weights(sample_weight, len(proba))
+    return weighted_mean((proba.argmax(1) == np.asarray(y)).astype(float), w)
+
+
+def confusion_table(y: np.ndarray, proba: np.ndarray, labels: tuple[str, ...]) -> pd.DataFrame:
+    """Counts of true class (rows) x arg-max predicted class (columns), labelled; an artifact, not a metric."""
+    k = len(labels)
+    y = np.asarray(y, dtype=int)
+    pred = np.asarray(proba).argmax(1)
+    cm = np.zeros((k, k), dtype=int)
+    np.add.at(cm, (y, pred), 1)
+    frame = pd.DataFrame(cm, index=pd.Index(labels, name="true"), columns=[f"pred_{c}" for c in labels])
+    return frame.reset_index()

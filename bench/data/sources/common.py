@@ -1,0 +1,149 @@
+"""Shared loading for every file-backed cohort source: read + standardise each file once, quarantine bad files,
+and cache the standardised signals of the whole cohort as one memory-mapped float32 .npy.
+
+Cache key: a content hash of every ECG file (and its WFDB signal files) plus the package version, so a changed
+byte or reader re-builds the matrix. The .npy is written to a temporary name and moved into place (os.replace),
+so a crash never leaves a half-written cache. Bad files (any ECGReadError, and only that family) go to the
+quarantine table with the reason; the rest goes on: n_in == len(records) + len(quarantine).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+
+import bench
+from bench.base.cohort import Cohort, fingerprint_arrays
+from bench.base.errors import ECGReadError
+from bench.base.signal import N_SAMPLES
+
+_COMPANIONS = (".dat", ".mat", ".xyz")
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """`cache_dir`, else $BENCH_CACHE, else results/cache (relative to the working directory)."""
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("BENCH_CACHE") or "results/cache")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _file_digest(h, path: Path) -> None:
+    parts = [path]
+    if path.suffix.lower() == ".hea":
+        parts += [path.with_suffix(s) for s in _COMPANIONS if path.with_suffix(s).is_file()]
+    for p in parts:
+        h.update(str(p.name).encode())
+        try:
+            with open(p, "rb") as f:
+                h.update(f.read())
+        except OSError as e:  # a missing file is quarantined later; it still shapes the key
+            h.update(f"missing:{type(e).__name__}".encode())
+
+
+def content_key(kind: str, paths: list[Path]) -> str:
+    """Hash of the bytes of every file (with WFDB companions), the list order and the package version."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{kind}|{bench.__version__}|{len(paths)}".encode())
+    for p in paths:
+        _file_digest(h, Path(p))
+    return h.hexdigest()
+
+
+def read_standardised(path: Path) -> np.ndarray:
+    from bench.data.readers import read_ecg
+    from bench.data.standardise import standardise
+
+    return standardise(read_ecg(path)).data
+
+
+def _read_chunk(paths: list[Path]) -> list[np.ndarray | str]:
+    """Standardised signal, or the quarantine reason, per path (catches the ECGReadError family only)."""
+    out: list[np.ndarray | str] = []
+    for p in paths:
+        try:
+            out.append(read_standardised(Path(p)))
+        except ECGReadError as e:
+            out.append(f"{type(e).__name__}: {e.reason}")
+    return out
+
+
+def _read_all(paths: list[Path], workers: int):
+    """Yield one result of `_read_chunk` per path, in order; chunks go to `workers` processes when many files."""
+    chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
+    if workers > 1 and len(chunks) > 2:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for res in ex.map(_read_chunk, chunks):
+                yield from res
+    else:
+        for c in chunks:
+            yield from _read_chunk(c)
+
+
+def read_workers() -> int:
+    """Processes used to read a cohort the first time: $BENCH_READ_WORKERS, else min(2, CPUs)."""
+    env = os.environ.get("BENCH_READ_WORKERS")
+    return max(1, int(env)) if env else min(2, os.cpu_count() or 1)
+
+
+def load_signals(kind: str, paths: list[Path], labels: list[str], cache_dir=None):
+    """Standardised signals for `paths` -> (signals memmap (n_ok, 12, 5000), ok mask (n,), quarantine frame, key).
+
+    `labels` are the file names reported in the quarantine table (as the user wrote them)."""
+    key = content_key(kind, paths)
+    d = cache_root(cache_dir) / "signals"
+    d.mkdir(parents=True, exist_ok=True)
+    npy, okf, qf = d / f"{key}.npy", d / f"{key}.ok.npy", d / f"{key}.quarantine.csv"
+    if npy.is_file() and okf.is_file() and qf.is_file():
+        ok = np.load(okf)
+        q = pd.read_csv(qf, dtype=str, keep_default_na=False)
+        return np.load(npy, mmap_mode="r"), ok, q, key
+    pid = os.getpid()
+    tmp, tmp_ok, tmp_q = d / f"{key}.{pid}.tmp.npy", d / f"{key}.{pid}.ok.tmp.npy", d / f"{key}.{pid}.q.tmp"
+    ok = np.zeros(len(paths), bool)
+    q = []
+    out = open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(paths), 12, N_SAMPLES))
+    n_ok = 0
+    for i, (res, lab) in enumerate(zip(_read_all(list(paths), read_workers()), labels)):
+        if isinstance(res, str):
+            q.append((lab, res))
+            continue
+        out[n_ok] = res
+        ok[i] = True
+        n_ok += 1
+    out.flush()
+    del out
+    if n_ok < len(paths):  # shrink to the usable rows (re-write; only when something was quarantined)
+        full = np.load(tmp, mmap_mode="r")
+        tmp2 = d / f"{key}.{pid}.tmp2.npy"
+        small = open_memmap(tmp2, mode="w+", dtype=np.float32, shape=(n_ok, 12, N_SAMPLES))
+        small[:] = full[:n_ok]
+        small.flush()
+        del small, full
+        os.replace(tmp2, tmp)
+    quarantine = pd.DataFrame(q, columns=["file", "reason"])
+    quarantine.to_csv(tmp_q, index=False)
+    np.save(tmp_ok, ok)
+    os.replace(tmp, npy)
+    os.replace(tmp_ok, okf)
+    os.replace(tmp_q, qf)
+    return np.load(npy, mmap_mode="r"), ok, quarantine, key
+
+
+def build_cohort(source: str, kind: str, records: pd.DataFrame, paths: list[Path], cache_dir=None,
+                 oracle: pd.DataFrame | None = None, extra_quarantine: pd.DataFrame | None = None) -> Cohort:
+    """Records (one row per offered file, with `file`) -> Cohort of the readable ones, quarantine for the rest."""
+    signals, ok, quarantine, key = load_signals(kind, paths, records["file"].astype(str).tolist(), cache_dir)
+    if extra_quarantine is not None and len(extra_quarantine):
+        quarantine = pd.concat([extra_quarantine, quarantine], ignore_index=True)
+    recs = records.loc[ok].reset_index(drop=True)
+    orc = oracle.loc[ok].reset_index(drop=True) if oracle is not None else None
+    n_in = len(records) + (len(extra_quarantine) if extra_quarantine is not None else 0)
+    fp = fingerprint_arrays(key, recs, orc if orc is not None else "")
+    return Cohort(source=source, records=recs, signals=signals, fingerprint=fp, quarantine=quarantine,
+                  oracle=orc, n_in=n_in)

@@ -1,0 +1,112 @@
+"""The grid driver: expand a grid, skip finished cells (resume), dispatch the rest to an executor, summarise.
+
+The same for every executor: the experiment is created once here; cells whose key already has a FINISHED run are
+skipped unless `rerun`; runs left RUNNING by an interrupted invocation are closed as KILLED before their cell is run
+again; the exit status is non-zero when any cell failed.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harness.grid import Cell, Grid, Skipped
+from bench.harness.runner import CellResult, RunContext
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("BENCH_RESULTS", "results"))
+
+
+def default_cache_dir(results_dir: Path) -> Path:
+    return Path(os.environ.get("BENCH_CACHE") or (results_dir / "cache"))
+
+
+@dataclass
+class GridState:
+    grid: Grid
+    cells: list[Cell]
+    skipped: list[Skipped]
+    keys: dict[str, str]  # cell label -> key
+    status: dict[str, str]  # cell label -> done | failed | pending
+    runs: dict[str, list]
+    experiment_id: str
+    tracking_uri: str
+    data_fingerprint: str
+
+
+def grid_state(grid: Grid, tracking_uri: str, results_dir: Path) -> GridState:
+    from bench.harness import tracking
+    from bench.data.fingerprint import data_fingerprint
+
+    cells, skipped = grid.expand()
+    fp = data_fingerprint(grid.source)
+    client = tracking.client_for(tracking_uri)
+    artifact_root = (results_dir.resolve() / "mlruns").as_uri() if tracking.is_local_store(tracking_uri) else None
+    exp_id = tracking.ensure_experiment(client, grid.experiment, artifact_root)
+    runs = tracking.runs_by_key(client, exp_id)
+    keys = {c.label: c.key(fp) for c in cells}
+    status = {c.label: tracking.cell_status(runs.get(keys[c.label])) for c in cells}
+    return GridState(grid, cells, skipped, keys, status, runs, exp_id, tracking_uri, fp)
+
+
+def run_grid(grid: Grid, *, tracking_uri: str, results_dir: Path, cache_dir: Path, device: str = "auto",
+             rerun: bool = False, max_cells: int | None = None, executor: str = "local",
+             executor_options: dict | None = None, progress: bool = True, out=sys.stdout) -> int:
+    from bench.harness import tracking
+    from bench.harness.executors import EXECUTORS
+    from bench.harness.progress import CellProgress
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    state = grid_state(grid, tracking_uri, results_dir)
+    todo = [c for c in state.cells if rerun or state.status[c.label] != "done"]
+    if max_cells is not None:
+        todo = todo[:max_cells]
+    n_done_before = sum(s == "done" for s in state.status.values())
+    print(f"grid {grid.name}: {len(state.cells)} cells ({n_done_before} done, {len(todo)} to run, "
+          f"{len(state.skipped)} incompatible pairs skipped); source {grid.source}", file=out, flush=True)
+    client = tracking.client_for(tracking_uri)
+    for c in todo:  # close runs an interrupted invocation left RUNNING
+        for r in state.runs.get(state.keys[c.label], []):
+            if r.info.status == "RUNNING":
+                tracking.set_tags(client, r.info.run_id, {"status_reason": "interrupted; cell run again"})
+                client.set_terminated(r.info.run_id, "KILLED")
+    ctx = RunContext(tracking_uri=tracking_uri, experiment_id=state.experiment_id, results_dir=str(results_dir),
+                     cache_dir=str(cache_dir), device=device, data_fingerprint=state.data_fingerprint,
+                     progress=progress)
+    bar = CellProgress(len(todo), enabled=progress)
+    results: list[CellResult] = []
+    try:
+        if todo:
+            ex = EXECUTORS.get(executor)(**(executor_options or {}))
+            results = ex.run(todo, ctx, on_start=lambda c: bar.start(c.label),
+                             on_done=lambda c, r: bar.finish(c.label, r.status, r.wall_s))
+    finally:
+        bar.close()
+    by_label = {r.label: r for r in results}
+    rows = []
+    for c in state.cells:
+        r = by_label.get(c.label)
+        if r is None:
+            rows.append((c.label, "done (skipped)" if state.status[c.label] == "done" else "not run", "", "", ""))
+        else:
+            val = "" if math.isnan(r.primary_value) else f"{r.primary_value:.3f}"
+            rows.append((c.label, r.status, r.primary_metric, val, f"{r.wall_s:.1f}"))
+    print_table(["cell", "status", "metric", "value", "wall s"], rows, out)
+    failed = [r for r in results if r.status != "FINISHED"]
+    for r in failed:
+        print(f"FAILED {r.label}: {r.error}", file=out)
+    print(f"\nresults: {results_dir.resolve()}\ntracking: {tracking_uri}\n"
+          f"browse:  python -m bench ui --results {results_dir}   (then open http://127.0.0.1:5000)", file=out)
+    return 1 if failed else 0
+
+
+def print_table(header: list[str], rows: list[tuple], out=sys.stdout) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)] if rows else [len(h) for h in header]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(fmt.format(*header), file=out)
+    print(fmt.format(*["-" * w for w in widths]), file=out)
+    for row in rows:
+        print(fmt.format(*[str(x) for x in row]), file=out)
