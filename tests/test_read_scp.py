@@ -16,6 +16,7 @@ import struct
 
 import numpy as np
 import pytest
+from scipy.signal import find_peaks
 
 from bench.base.errors import ECGCorruptError
 from bench.data.readers import read_ecg, scp_ecg
@@ -106,6 +107,21 @@ def _statements() -> bytes:
     return body + b"".join(struct.pack("<BH", i + 1, len(t)) + t for i, t in enumerate(texts))
 
 
+def _one_peak_per_beat(x, height, distance=150):
+    """One sample per beat: local maxima above `height`, at least `distance` samples (300 ms at 500 Hz) apart.
+
+    scipy's find_peaks keeps one sample of a flat top (its middle), so a maximum held for two samples (a tie that
+    appears or not with the rounding of one CPU or another) gives one peak, never two. The spacing is enforced here,
+    highest first and the earlier of two equal peaks first (a stable order): find_peaks' own `distance` orders equal
+    heights with numpy's default sort, whose order of ties is not promised."""
+    peaks, props = find_peaks(x, height=height)
+    kept = []
+    for k in np.lexsort((peaks, -props["peak_heights"])):
+        if all(abs(peaks[k] - q) >= distance for q in kept):
+            kept.append(int(peaks[k]))
+    return sorted(kept)
+
+
 CUSTOM = [(1, 1, 1, 0, 0b0), (2, 2, 1, 1, 0b10), (3, 3, 1, -1, 0b110), (3, 19, 1, 0, 0b111)]
 
 
@@ -145,10 +161,8 @@ def test_encodings_round_trip(tmp_path, digits, mode, table):
 def test_reference_beat_subtraction(tmp_path, digits):
     """Residual = rhythm - reference beat inside each QRS zone; the beat is stored at a coarser AVM (5 uV)."""
     half = 60
-    lead_ii = digits[1].astype(np.float64)
-    peaks = [p for p in range(half, len(lead_ii) - half)
-             if lead_ii[p] == lead_ii[p - half:p + half].max() and lead_ii[p] > np.percentile(lead_ii, 99)]
-    peaks = [p for k, p in enumerate(peaks) if k == 0 or p - peaks[k - 1] > 100]
+    lead_ii = digits[1]
+    peaks = [p for p in _one_peak_per_beat(lead_ii, np.percentile(lead_ii, 99)) if half <= p < len(lead_ii) - half]
     assert len(peaks) >= 8
     ref_len, fc = 300, 150  # 600 ms beat, fiducial at its sample 150 (1-based)
     beat = np.stack([np.round(np.median([row[p - fc + 1:p - fc + 1 + ref_len] for p in peaks[1:-1]], axis=0) / 2)
@@ -174,11 +188,15 @@ def test_reference_beat_subtraction(tmp_path, digits):
 
 # --- bimodal compression -------------------------------------------------------------------------------------------
 
+def _qrs_energy(digits):
+    """Slope energy summed over leads in 40 ms windows, in exact integers: no rounding that differs between CPUs."""
+    return np.convolve(np.abs(np.diff(digits, axis=1)).sum(0), np.ones(20, dtype=np.int64), "same")
+
+
 def _qrs_fiducials(digits, beat, fc):
     """1-based sample of each QRS, aligned with the reference beat's fiducial `fc` (1-based) by least squares."""
-    energy = np.convolve(np.abs(np.diff(digits, axis=1)).sum(0), np.ones(20) / 20, "same")
-    peaks = [p for p in range(150, len(energy) - 150)
-             if energy[p] == energy[p - 150:p + 150].max() and energy[p] > 0.4 * energy.max()]
+    energy = _qrs_energy(digits)
+    peaks = [p for p in _one_peak_per_beat(energy, 0.4 * energy.max()) if 150 <= p < len(energy) - 150]
     fids = []
     for p in peaks:
         def misfit(fid):
@@ -203,17 +221,31 @@ def _decimate(row, protected, factor):
 
 
 @pytest.fixture(scope="module")
-def bimodal_parts(shared_data, digits):
-    """Sections of a bimodal record built from the fixture, plus the protected areas and its reference beat."""
+def fixture_sections(shared_data):
     path = shared_data / "formats/scp/Example.scp"
-    real = scp_ecg._sections(path, path.read_bytes())
+    return scp_ecg._sections(path, path.read_bytes())
+
+
+@pytest.fixture(scope="module")
+def reference_beat(shared_data, fixture_sections):
+    """The fixture's reference beat (section 5) in 2.5 uV steps, and its fiducial (1-based: steepest sample)."""
+    real = fixture_sections
     ref_ms = struct.unpack_from("<H", real[4], 16)[0]
     avm5, interval5 = struct.unpack_from("<HH", real[5], 16)
     assert (avm5, interval5) == (2500, 2000)  # the beat is in the rhythm's 2.5 uV steps at 500 Hz
     n_ref = ref_ms * 1000 // interval5
+    path = shared_data / "formats/scp/Example.scp"
     beat = np.stack(scp_ecg._encoded_block(path, real[5], 12, [n_ref] * 12, scp_ecg._tables(path, real[2]),
                                            LEAD_IDS)[3])
-    fc = int(np.abs(np.diff(beat, axis=1)).sum(0).argmax()) + 1
+    return beat, int(np.abs(np.diff(beat, axis=1)).sum(0).argmax()) + 1
+
+
+@pytest.fixture(scope="module")
+def bimodal_parts(fixture_sections, reference_beat, digits):
+    """Sections of a bimodal record built from the fixture, plus the protected areas and its reference beat."""
+    real = fixture_sections
+    ref_ms = struct.unpack_from("<H", real[4], 16)[0]
+    beat, fc = reference_beat
     fids = _qrs_fiducials(digits, beat, fc)
     assert len(fids) >= 10
     n = digits.shape[1]
@@ -299,3 +331,22 @@ def test_malformed_bimodal(tmp_path, bimodal_parts, case, reason):
     assert str(e.value).startswith(str(path))
     with pytest.raises(ECGCorruptError, match=reason):
         read_ecg(path)
+
+
+def test_one_fiducial_per_qrs_on_a_plateau(digits, reference_beat):
+    """The QRS finder keeps one sample per beat when the energy maximum is held for two or three samples (the tie
+    that one CPU's rounding makes and another's does not), and when two separate maxima of a beat are equal."""
+    energy = _qrs_energy(digits)
+    peaks = _one_peak_per_beat(energy, 0.4 * energy.max())
+    assert len(peaks) >= 10 and min(np.diff(peaks)) >= 150
+    for width in (2, 3):
+        flat = energy.copy()
+        for p in peaks:
+            flat[p:p + width] = energy[p]  # the maximum held for `width` samples
+        got = _one_peak_per_beat(flat, 0.4 * energy.max())
+        assert len(got) == len(peaks) and all(p <= g < p + width for p, g in zip(peaks, got))
+    twin = energy.copy()
+    twin[peaks[3] + 40] = energy[peaks[3]]  # a second, separate maximum of the same height within the beat
+    assert _one_peak_per_beat(twin, 0.4 * energy.max()) == peaks
+    fids = _qrs_fiducials(digits, *reference_beat)
+    assert len(fids) == len(peaks) and min(np.diff(fids)) >= 150
