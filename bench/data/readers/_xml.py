@@ -1,9 +1,11 @@
 """Safe XML parsing for every XML ECG format: defusedxml, own encoding detection, namespace-free element helpers.
 
 Why decode the bytes ourselves: vendor exports declare encodings that lie (a UTF-8 file declaring ISO-8859-1, a file
-declaring UTF-16 without a byte of UTF-16), which a plain byte-level parse rejects. We take the BOM if there is one,
-else UTF-16 if the NUL pattern says so, else strict UTF-8, else the declared encoding, else Windows-1252, and parse
-the resulting text (the declaration inside is then ignored by the parser).
+declaring UTF-16 without a byte of UTF-16, a byte-order mark that contradicts the declaration), which a plain
+byte-level parse rejects or turns into mojibake. The bytes decide, not the declaration: the BOM if there is one, else
+UTF-16 if the NUL pattern says so, else strict UTF-8, else the declared 8-bit encoding, else Windows-1252. The text is
+then parsed (the declaration inside is ignored by the parser), and a declaration that would have decoded the bytes to
+other text is reported in a warning naming the file and both encodings.
 """
 from __future__ import annotations
 
@@ -18,34 +20,52 @@ from defusedxml import DefusedXmlException
 
 from bench.base.errors import ECGCorruptError, UnsafeXMLError
 
-_DECL_ENC = re.compile(rb"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_DECL_ENC = re.compile(r"""^\s*<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 
 
 def decode_xml_bytes(raw: bytes) -> tuple[str, str, str | None]:
-    """(text, encoding used, declared encoding or None)."""
-    for bom, enc in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    """(text without BOM, encoding used, declared encoding or None), the encoding chosen from the bytes alone."""
+    text, used = _decode_by_content(raw)
+    m = _DECL_ENC.match(text[:200])
+    return text, used, m.group(1) if m else None
+
+
+def _decode_by_content(raw: bytes) -> tuple[str, str]:
+    for bom, enc in _BOMS:
         if raw.startswith(bom):
-            declared = _declared(raw[len(bom):].decode(enc, errors="ignore").encode("ascii", "ignore"))
-            return raw[len(bom):].decode(enc, errors="replace"), enc, declared
+            return raw[len(bom):].decode(enc, errors="replace"), enc + " (BOM)"
     if len(raw) >= 4 and raw[0] == 0 and raw[1] != 0:
-        return raw.decode("utf-16-be", errors="replace"), "utf-16-be", None
+        return raw.decode("utf-16-be", errors="replace"), "utf-16-be"
     if len(raw) >= 4 and raw[1] == 0 and raw[0] != 0:
-        return raw.decode("utf-16-le", errors="replace"), "utf-16-le", None
-    declared = _declared(raw)
-    candidates = ["utf-8"]
-    if declared and not declared.lower().replace("_", "-").startswith(("utf-16", "utf-32", "ucs")):
-        candidates.append(declared)
-    for enc in candidates:
+        return raw.decode("utf-16-le", errors="replace"), "utf-16-le"
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    m = _DECL_ENC.match(raw[:200].decode("latin-1"))
+    declared = m.group(1) if m else None
+    if declared and not _is_wide(declared):
         try:
-            return raw.decode(enc), enc, declared
+            return raw.decode(declared), declared
         except (UnicodeDecodeError, LookupError):
-            continue
-    return raw.decode("cp1252", errors="replace"), "cp1252", declared
+            pass
+    return raw.decode("cp1252", errors="replace"), "cp1252"
 
 
-def _declared(raw: bytes) -> str | None:
-    m = _DECL_ENC.match(raw[:200])
-    return m.group(1).decode("ascii") if m else None
+def _is_wide(enc: str) -> bool:
+    return _norm(enc).startswith(("utf16", "utf32", "ucs"))
+
+
+def _declaration_fits(raw: bytes, text: str, used: str, declared: str) -> bool:
+    """Whether decoding the bytes as declared (BOM included) gives the text we parse: a declared ISO-8859-1 on
+    pure-ASCII bytes fits, a declared UTF-16 on 8-bit bytes or a UTF-8 BOM under a Latin-1 declaration does not."""
+    if _norm(declared) == "utf16" and used.startswith("utf-16"):
+        return True  # "UTF-16" names no byte order: the BOM or the NUL pattern gives it
+    try:
+        return raw.decode(declared).lstrip("\ufeff") == text
+    except (UnicodeDecodeError, LookupError):
+        return False
 
 
 def parse_xml(path: Path, raw: bytes) -> tuple[Element, list[str]]:
@@ -53,10 +73,8 @@ def parse_xml(path: Path, raw: bytes) -> tuple[Element, list[str]]:
     UnsafeXMLError; malformed XML raises ECGCorruptError."""
     text, used, declared = decode_xml_bytes(raw)
     warnings = []
-    if declared and not raw.isascii() and _norm(declared) != _norm(used) and not (
-        _norm(declared).startswith("utf16") and _norm(used).startswith("utf16")
-    ):
-        warnings.append(f"declared XML encoding {declared!r} does not match the bytes; decoded as {used}")
+    if declared and not _declaration_fits(raw, text, used, declared):
+        warnings.append(f"{path}: declared XML encoding {declared!r} does not match the bytes, decoded as {used}")
     try:
         root = DET.fromstring(text, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as e:
