@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from bench.base.errors import ECGCorruptError
 from bench.base.registry import Registry
 from bench.base.signal import Signal
 
@@ -106,3 +107,20 @@ def unit_scale_to_mv(unit: str | None, *, default: float | None = None) -> float
         "v": 1e3, "volt": 1e3, "volts": 1e3,
     }
     return table.get(u, default)
+
+
+#: How many samples a declared count may exceed what a file stores and still be read. Writers exist that count one
+#: sample too many (an inclusive end index taken as a count, a last sample never flushed); more missing is truncation.
+COUNT_SLACK = 1
+
+
+def samples_to_read(path: Path, what: str, stored: int, declared: int | None, warnings: list[str]) -> int:
+    """The number of samples to read of `what` (a lead, a waveform): the declared count when the file holds it, what is
+    stored (with a warning) when the declaration is at most COUNT_SLACK above it; ECGCorruptError when more is
+    missing."""
+    if declared is None or stored >= declared:
+        return stored if declared is None else declared
+    if declared - stored > COUNT_SLACK:
+        raise ECGCorruptError(path, f"{what}: {stored} samples stored, header says {declared} (truncated)")
+    warnings.append(f"{what}: header says {declared} samples, {stored} stored; read the {stored} stored")
+    return stored

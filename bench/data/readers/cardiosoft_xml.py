@@ -16,7 +16,7 @@ import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGValidationError
 from bench.data.readers import _xml
-from bench.data.readers.base import number, register_format, unit_scale_to_mv, xml_root_name
+from bench.data.readers.base import number, register_format, samples_to_read, unit_scale_to_mv, xml_root_name
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -113,10 +113,8 @@ def read(path: Path) -> Signal:
     declared = _xml.text(strip, "ChannelSampleCountTotal")
     lengths = sorted({len(r) for r in rows})
     n = min(lengths)
-    if declared and int(number(declared)) > n:
-        raise ECGCorruptError(path, f"CardioSoft leads hold {lengths} samples, header says {declared} (truncated)")
     if declared:
-        n = int(number(declared))
+        n = samples_to_read(path, "CardioSoft StripData", n, int(number(declared)), warnings)
     elif len(lengths) > 1:
         if n < 0.95 * max(lengths):
             raise ECGCorruptError(path, f"CardioSoft leads have different lengths {lengths}")

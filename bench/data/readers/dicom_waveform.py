@@ -12,7 +12,7 @@ import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGValidationError
 from bench.data.readers._leads import lead_from_code
-from bench.data.readers.base import parse_compact_datetime, register_format, unit_scale_to_mv
+from bench.data.readers.base import parse_compact_datetime, register_format, samples_to_read, unit_scale_to_mv
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -37,7 +37,7 @@ def _group(path: Path, ds):
     return max(usable, key=lambda g: int(g.get("NumberOfWaveformSamples", 0) or 0))
 
 
-def _raw(path: Path, g, little_endian: bool) -> np.ndarray:
+def _raw(path: Path, g, little_endian: bool, warnings: list[str]) -> np.ndarray:
     n_ch, n = int(g.NumberOfWaveformChannels), int(g.NumberOfWaveformSamples)
     key = (int(g.WaveformBitsAllocated), str(g.WaveformSampleInterpretation))
     if key not in _DTYPES:
@@ -46,10 +46,10 @@ def _raw(path: Path, g, little_endian: bool) -> np.ndarray:
     if not little_endian:  # explicit VR big endian transfer syntax
         dtype = dtype.newbyteorder(">")
     buf = bytes(g.WaveformData)
-    need = n * n_ch * dtype.itemsize
-    if n <= 0 or n_ch <= 0 or len(buf) < need:
-        raise ECGCorruptError(path, f"DICOM WaveformData holds {len(buf)} bytes, {n_ch} x {n} samples need {need}")
-    return np.frombuffer(buf[:need], dtype=dtype).reshape(n, n_ch).T.astype(np.int64)
+    if n <= 0 or n_ch <= 0:
+        raise ECGCorruptError(path, f"DICOM multiplex group declares {n_ch} channels x {n} samples")
+    n = samples_to_read(path, "DICOM waveform", len(buf) // (n_ch * dtype.itemsize), n, warnings)
+    return np.frombuffer(buf[:n * n_ch * dtype.itemsize], dtype=dtype).reshape(n, n_ch).T.astype(np.int64)
 
 
 def _padding(g, dtype_key) -> int | None:
@@ -73,7 +73,8 @@ def read(path: Path) -> Signal:
     if fs is None or float(fs) <= 0:
         raise ECGValidationError(path, "DICOM multiplex group has no SamplingFrequency", check="missing_rate")
     syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", "") or "")
-    x = _raw(path, g, little_endian=syntax != "1.2.840.10008.1.2.2")
+    warnings: list[str] = []
+    x = _raw(path, g, little_endian=syntax != "1.2.840.10008.1.2.2", warnings=warnings)
     channels = list(g.get("ChannelDefinitionSequence") or [])
     if len(channels) != x.shape[0]:
         raise ECGCorruptError(path, f"DICOM has {x.shape[0]} channels but {len(channels)} channel definitions")
@@ -81,7 +82,6 @@ def read(path: Path) -> Signal:
     for ch in channels:
         src = (ch.get("ChannelSourceSequence") or [None])[0]
         leads.append(lead_from_code(src.get("CodeValue") if src else None, src.get("CodeMeaning") if src else None))
-    warnings: list[str] = []
     pad = _padding(g, (int(g.WaveformBitsAllocated), str(g.WaveformSampleInterpretation)))
     if pad is not None:
         is_pad = (x == pad).all(axis=0)

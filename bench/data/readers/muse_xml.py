@@ -16,7 +16,9 @@ import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGValidationError
 from bench.data.readers import _xml
-from bench.data.readers.base import number, parse_datetime, register_format, unit_scale_to_mv, xml_root_name
+from bench.data.readers.base import (
+    number, parse_datetime, register_format, samples_to_read, unit_scale_to_mv, xml_root_name,
+)
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -34,7 +36,7 @@ def _rate(wave, doc) -> float | None:
     return number(base) * 10.0 ** int(number(exp))
 
 
-def _decode_lead(path: Path, lead_el, lead: str) -> np.ndarray:
+def _decode_lead(path: Path, lead_el, lead: str, warnings: list[str]) -> np.ndarray:
     payload = _xml.text(lead_el, "WaveFormData")
     if payload is None:
         raise ECGCorruptError(path, f"MUSE lead {lead}: no WaveFormData")
@@ -49,10 +51,9 @@ def _decode_lead(path: Path, lead_el, lead: str) -> np.ndarray:
         raise ECGCorruptError(path, f"MUSE lead {lead}: odd byte count {len(raw)} for int16 samples")
     x = np.frombuffer(raw, dtype="<i2")
     count, nbytes = _xml.text(lead_el, "LeadSampleCountTotal"), _xml.text(lead_el, "LeadByteCountTotal")
-    expected = int(number(count)) if count else (int(number(nbytes)) // 2 if nbytes else len(x))
-    if len(x) < expected:
-        raise ECGCorruptError(path, f"MUSE lead {lead}: {len(x)} samples decoded, header says {expected} (truncated)")
-    return x[:expected]  # trailing bytes past the declared count are padding
+    declared = int(number(count)) if count else (int(number(nbytes)) // 2 if nbytes else None)
+    # trailing bytes past the declared count are padding
+    return x[:samples_to_read(path, f"MUSE lead {lead}", len(x), declared, warnings)]
 
 
 def _statements(doc, section: str) -> list[str]:
@@ -85,7 +86,7 @@ def read(path: Path) -> Signal:
         lead = _xml.text(lead_el, "LeadID")
         if lead is None:
             raise ECGCorruptError(path, "MUSE LeadData without LeadID")
-        raw = _decode_lead(path, lead_el, lead)
+        raw = _decode_lead(path, lead_el, lead, warnings)
         per_bit = number(_xml.text(lead_el, "LeadAmplitudeUnitsPerBit") or 4.88)
         unit = _xml.text(lead_el, "LeadAmplitudeUnits") or "MICROVOLTS"
         to_mv = unit_scale_to_mv(unit)

@@ -1,10 +1,14 @@
 """Philips Sierra ECG XML (1.03, 1.04, 1.04.01/02): base64 waveforms, XLI-compressed or raw int16, x resolution uV.
 
-The XLI (LZW + second-difference) decoding comes from the `sierraecg` package. Its `read_file` is not used
-because it parses with the declared encoding (exports exist whose declaration lies about the bytes), so the XML is
-parsed here with `bench.data.readers._xml`. Philips stores III, aVR, aVL and aVF as residuals from the values predicted by
-I and II; they are rebuilt as `sierraecg` does, but only when that makes the limb leads agree with Einthoven's law
-better than the stored values do (files whose limb leads are stored plain exist too).
+The XLI (LZW + second-difference) decoding is the `sierraecg` package's, and the samples decoded are exactly
+`sierraecg.read_file`'s (tested on the fixtures): every sample of each lead's stream, `durationperchannel` x rate of
+them (11 s on a PageWriter). Its `read_file` is not called because it parses with the declared encoding (exports
+exist whose declaration lies about the bytes), so the XML is parsed here with `bench.data.readers._xml`. Philips
+stores III, aVR, aVL and aVF as residuals from the values predicted by I and II; they are rebuilt as `sierraecg` does,
+but only when that makes the limb leads agree with Einthoven's law better than the stored values do (files whose
+limb leads are stored plain exist too). A PageWriter ends its 11 s with a square 1 mV calibration pulse identical in
+every lead (about 0.4 s, after 10.5-10.6 s of ECG); `read_ecg` cuts that pulse with a warning (see
+`bench.data.validate.strip_calibration`), since it is no ECG, so such a file reads as 10.5-10.6 s.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGValidationError
 from bench.data.readers import _xml
-from bench.data.readers.base import number, parse_datetime, register_format, xml_root_name
+from bench.data.readers.base import number, parse_datetime, register_format, samples_to_read, xml_root_name
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -51,13 +55,14 @@ def _einthoven(y: np.ndarray) -> float:
 
 
 def _xli_decode(path: Path, data: bytes, n_leads: int, n: int) -> list[np.ndarray]:
-    """XLI chunks -> int16 leads with sierraecg's LZW and delta decoders, but bounded: each chunk header is checked
-    against the payload and each LZW stream is read for at most 2n bytes (a damaged stream can otherwise expand
-    quadratically or walk backwards forever)."""
+    """XLI chunks -> one int array per lead, exactly as `sierraecg.xli.xli_decode` (same LZW and delta decoders, the
+    whole stream of each chunk, an odd byte count padded with 0), but bounded: each chunk header is checked against
+    the payload and each LZW stream is read for at most twice the declared samples (a damaged stream can otherwise
+    expand quadratically or walk backwards forever)."""
     from sierraecg.lzw import LzwDecoder
     from sierraecg.xli import xli_decode_deltas
 
-    leads, offset = [], 0
+    leads, offset, cap = [], 0, 4 * n + 2
     while offset < len(data) and len(leads) < n_leads:
         if offset + 8 > len(data):
             raise ECGCorruptError(path, f"Philips XLI chunk header cut at byte {offset}")
@@ -67,16 +72,21 @@ def _xli_decode(path: Path, data: bytes, n_leads: int, n: int) -> list[np.ndarra
             raise ECGCorruptError(path, f"Philips XLI chunk {len(leads)} declares {size} bytes past the payload")
         decoder = LzwDecoder(data[offset + 8:offset + 8 + size], bits=10)
         buf = []
-        while len(buf) < 2 * n and (b := decoder.read()) != -1:
+        while len(buf) <= cap and (b := decoder.read()) != -1:
             buf.append(b & 0xFF)
-        if len(buf) < 2 * n:
-            raise ECGCorruptError(path, f"Philips XLI lead {len(leads)} holds {len(buf) // 2} of {n} samples")
-        leads.append(np.asarray(xli_decode_deltas(buf, start), dtype=np.int64))
+        if len(buf) > cap:
+            raise ECGCorruptError(path, f"Philips XLI lead {len(leads)} expands past twice the {n} declared samples")
+        if len(buf) % 2:
+            buf.append(0)
+        leads.append(np.asarray(xli_decode_deltas(buf, start), dtype=np.int64) if len(buf) >= 4
+                     else np.zeros(len(buf) // 2, dtype=np.int64))
         offset += 8 + size
     return leads
 
 
-def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
+def _decode(path: Path, wf, labels: list[str], n: int, warnings: list[str]) -> np.ndarray:
+    """(leads, samples) stored integers. `n` is the count `durationperchannel` declares: leads holding more are cut to
+    it, one sample fewer is read as stored (see `samples_to_read`)."""
     encoding = _attr(wf, "dataencoding", default="Base64")
     if encoding.lower() != "base64":
         raise ECGCorruptError(path, f"Philips waveform encoding {encoding!r} not supported")
@@ -87,15 +97,19 @@ def _decode(path: Path, wf, labels: list[str], n: int) -> np.ndarray:
     method = _attr(wf, "compressmethod", "compression", default="Uncompressed")
     if method.upper() == "XLI":
         chunks = _xli_decode(path, raw, len(labels), n)
-        if len(chunks) < len(labels) or any(len(c) < n for c in chunks[: len(labels)]):
-            got = [len(c) for c in chunks]
-            raise ECGCorruptError(path, f"Philips XLI data holds {got} samples, expected {len(labels)} x {n}")
-        return np.stack([np.asarray(c[:n]) for c in chunks[: len(labels)]])
+        if len(chunks) < len(labels):
+            raise ECGCorruptError(path, f"Philips XLI data holds {len(chunks)} leads, expected {len(labels)}")
+        stored = min(len(c) for c in chunks)
+        m = samples_to_read(path, f"Philips XLI leads holding {sorted({len(c) for c in chunks})} samples",
+                            stored, n, warnings)
+        return np.stack([c[:m] for c in chunks])
     if method.lower() not in ("uncompressed", "none", ""):
         raise ECGCorruptError(path, f"Philips compression {method!r} not supported")
-    if len(raw) < 2 * n * len(labels):
+    m = samples_to_read(path, "Philips uncompressed waveform", len(raw) // (2 * len(labels)), n, warnings)
+    if m == 0:
         raise ECGCorruptError(path, f"Philips waveform holds {len(raw)} bytes, expected {2 * n * len(labels)}")
-    return np.frombuffer(raw[: 2 * n * len(labels)], dtype="<i2").reshape(len(labels), n)
+    # leads are stored one after the other, each `m` samples long (sierraecg's split_leads)
+    return np.frombuffer(raw[: 2 * m * len(labels)], dtype="<i2").reshape(len(labels), m)
 
 
 def _labels(wf, chars) -> list[str]:
@@ -141,7 +155,7 @@ def read(path: Path) -> Signal:
         raise ECGCorruptError(path, "Philips parsedwaveforms has no durationperchannel")
     n = int(round(duration_ms * fs / 1000.0))
     labels = _labels(wf, chars)
-    x = _decode(path, wf, labels, n)
+    x = _decode(path, wf, labels, n, warnings)
     meta_extra = {}
     if tuple(labels[:6]) == STD12[:6]:
         rebuilt = _rebuild_limb_leads(x)
