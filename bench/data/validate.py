@@ -22,8 +22,11 @@ MIN_ECG_PEAK_MV = 0.05
 FLAT_PTP_MV = 0.01
 LIMB = ("I", "II", "III")
 PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
-#: Raw int16 values vendors use for "no data" (WFDB invalid sample, DICOM/MUSE padding, ADC rails).
-FILLER_VALUES = (-32768, 32767)
+#: Raw int16 extremes writers put where there is no data without declaring it (or at the ADC rails).
+UNDECLARED_FILLER = (-32768, 32767)
+#: A run of an undeclared filler value at least this long (s) is padding: longer than a wide QRS complex, the longest
+#: wave that can hold an amplifier at its rail. Shorter runs are signal, left to the saturation and clipping checks.
+PADDING_MIN_S = 0.2
 
 
 def normalise_leads(signal: Signal) -> Signal:
@@ -79,15 +82,23 @@ def strip_calibration(signal: Signal, *, min_s: float = 0.05) -> Signal:
     return signal
 
 
-def reject_filler(raw: np.ndarray, leads, path, *, values=FILLER_VALUES, min_run: int = 3) -> None:
-    """Raise when integer samples hold runs of filler values (e.g. -32768, 32767), i.e. padding decoded as signal."""
+def reject_filler(raw: np.ndarray, leads, path, *, fs: float, declared=(), min_run: int = 3) -> None:
+    """Raise when integer samples hold padding decoded as signal.
+
+    A value the format or the file declares as "no data" (DICOM Waveform Padding Value, WFDB's invalid sample) is
+    padding in any run of `min_run` samples. Nothing else is, unless it is an int16 extreme held for PADDING_MIN_S:
+    a short run of one value (exact zeros on a quiet baseline, a spike clipped at the rail) is real signal in a file
+    that declares no padding value, and rejecting the file for it would drop a good ECG."""
     raw = np.atleast_2d(raw)
+    long_run = max(min_run, int(np.ceil(PADDING_MIN_S * fs)))
+    checks = [(v, min_run, "declared padding") for v in declared]
+    checks += [(v, long_run, "filler") for v in UNDECLARED_FILLER if v not in declared]
     for lead, row in zip(leads, raw):
-        for v in values:
+        for v, shortest, what in checks:
             run = _longest_run(row == v)
-            if run >= min_run:
+            if run >= shortest:
                 raise ECGValidationError(
-                    path, f"lead {lead}: {run} consecutive filler samples ({v}) decoded as signal", check="filler"
+                    path, f"lead {lead}: {run} consecutive {what} samples ({v}) decoded as signal", check="filler"
                 )
 
 

@@ -185,6 +185,13 @@ def _b64_prefix(payload: str, frac: float) -> str:
     return clean[: int(len(clean) * frac) // 4 * 4]
 
 
+def _aecg_first_digits(text: str, n: int, value: str) -> str:
+    """The aECG text with the first `n` digits of its first lead set to `value` (the lead keeps its length)."""
+    m = re.search(r"<digits>(.*?)</digits>", text, re.S)
+    digits = m.group(1).split()
+    return text[:m.start(1)] + " ".join([value] * n + digits[n:]) + text[m.end(1):]
+
+
 def _half(b: bytes) -> bytes:
     return b[: len(b) // 2]
 
@@ -231,8 +238,8 @@ CASES = {
                         "corrupt", None),
     "aecg_nan_digits": (text_file(AECG, "a.xml", lambda t: t.replace("<digits> -2 -2", "<digits> nan inf", 1)),
                         "validation", "non_finite"),
-    "aecg_filler_digits": (text_file(AECG, "a.xml", lambda t: t.replace("<digits> -2 -2 -2 -2", "<digits> 32767 32767 "
-                                                                              "32767 32767", 1)), "validation", "filler"),
+    "aecg_filler_digits": (text_file(AECG, "a.xml", lambda t: _aecg_first_digits(t, 150, "32767")), "validation",
+                           "filler"),
     "aecg_no_increment": (text_file(AECG, "a.xml", lambda t: t.replace('<increment value="0.002" unit="s"/>', "")),
                           "validation", "missing_rate"),
     "aecg_wrong_units": (text_file(AECG, "a.xml", lambda t: t.replace('<scale value="2.5" unit="uV"/>',

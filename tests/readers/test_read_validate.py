@@ -71,12 +71,23 @@ def test_calibration_pulse_and_padding_trimmed(real):
     np.testing.assert_array_equal(out.data, real.data)
 
 
-def test_filler_runs_in_raw_integers():
-    raw = np.arange(5000, dtype=np.int64).reshape(1, -1) % 200
-    reject_filler(raw, ["I"], "x")
-    raw[0, 100:103] = -32768
-    with pytest.raises(ECGValidationError, match="filler") as info:
-        reject_filler(raw, ["I"], "x")
+def test_filler_runs_in_raw_integers(real):
+    """Declared padding is filler in any run of 3; the undeclared int16 extremes only when held for 0.2 s."""
+    from bench.data.validate import _longest_run
+
+    raw = np.round(real.data / 0.001).astype(np.int64)  # the real record in its 1 uV counts
+    assert _longest_run(raw[0] == 0) >= 5  # a real quiet baseline holds exact zeros
+    reject_filler(raw, real.leads, "x", fs=real.fs)
+    with pytest.raises(ECGValidationError, match="lead I: .* consecutive declared padding samples \\(0\\)"):
+        reject_filler(raw, real.leads, "x", fs=real.fs, declared=(0,))
+    raw[2, 100:103] = -32768  # three samples at the rail: a clipped spike, not padding
+    reject_filler(raw, real.leads, "x", fs=real.fs)
+    with pytest.raises(ECGValidationError, match="lead III: 3 consecutive declared padding") as info:
+        reject_filler(raw, real.leads, "x", fs=real.fs, declared=(-32768,))
+    assert info.value.check == "filler"
+    raw[5, 1000:1100] = 32767  # 0.2 s at 500 Hz
+    with pytest.raises(ECGValidationError, match="lead aVF: 100 consecutive filler samples") as info:
+        reject_filler(raw, real.leads, "x", fs=real.fs)
     assert info.value.check == "filler"
 
 

@@ -120,7 +120,7 @@ def read(path: Path) -> Signal:
             raise ECGCorruptError(path, f"CardioSoft leads have different lengths {lengths}")
         warnings.append(f"CardioSoft leads differ in length {lengths}; cut to {n} samples")
     raw = np.stack([r[:n] for r in rows])
-    reject_filler(raw, leads, path)
+    reject_filler(raw, leads, path, fs=fs)
     device = _xml.child(doc, "ClinicalInfo", "DeviceInfo")
     meta = {
         "device": " ".join(p for p in (_xml.text(device, "Desc"), _xml.text(device, "SoftwareVer")) if p) or None,

@@ -92,8 +92,7 @@ def read(path: Path) -> Signal:
         if end < x.shape[1]:
             warnings.append(f"cut {x.shape[1] - end} trailing padding samples ({pad})")
             x = x[:, :end]
-        reject_filler(x, leads, path, values=(pad,))
-    reject_filler(x, leads, path)
+    reject_filler(x, leads, path, fs=float(fs), declared=() if pad is None else (pad,))
     rows = []
     for lead, ch, raw in zip(leads, channels, x):
         units = (ch.get("ChannelSensitivityUnitsSequence") or [None])[0]

@@ -47,7 +47,8 @@ def _ts_number(value: str) -> float:
     return float(m.group(1)) if m else 0.0
 
 
-def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
+def _lead_values(path: Path, seq, lead: str) -> tuple[np.ndarray, np.ndarray]:
+    """(digits as stored, mV) of one lead sequence."""
     val = _xml.child(seq, "value")
     digits = _xml.text(val, "digits")
     if digits is None:
@@ -56,7 +57,6 @@ def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
         x = np.array(digits.split(), dtype=np.float64)
     except ValueError as e:
         raise ECGCorruptError(path, f"aECG lead {lead}: non-numeric digits ({e})") from e
-    reject_filler(x[None, :], [lead], path)
     origin, scale = _xml.child(val, "origin"), _xml.child(val, "scale")
     s = number(scale.get("value")) if scale is not None else 1.0
     o = number(origin.get("value")) if origin is not None else 0.0
@@ -64,13 +64,14 @@ def _lead_values(path: Path, seq, lead: str) -> np.ndarray:
     o_unit = unit_scale_to_mv(origin.get("unit") if origin is not None else None, default=s_unit)
     if s_unit is None:
         raise ECGValidationError(path, f"aECG lead {lead}: scale has no voltage unit", check="units")
-    return (o * (o_unit or s_unit) + s * s_unit * x)
+    return x, o * (o_unit or s_unit) + s * s_unit * x
 
 
 def _sequence_set(path: Path, sset) -> tuple[float | None, float | None, dict[str, np.ndarray]]:
     """(start s, sample period s, lead -> mV) of one sequenceSet."""
     start = period = None
     leads: dict[str, np.ndarray] = {}
+    digits: dict[str, np.ndarray] = {}
     for comp in _xml.children(sset, "component"):
         seq = _xml.child(comp, "sequence")
         if seq is None:
@@ -86,7 +87,10 @@ def _sequence_set(path: Path, sset) -> tuple[float | None, float | None, dict[st
         else:
             if code in leads:
                 raise ECGCorruptError(path, f"aECG lead {code} appears twice in one sequenceSet")
-            leads[code] = _lead_values(path, seq, code)
+            digits[code], leads[code] = _lead_values(path, seq, code)
+    if period and period > 0:  # without a period the set is refused in _combine
+        for code, d in digits.items():
+            reject_filler(d[None, :], [code], path, fs=1.0 / period)
     return start, period, leads
 
 

@@ -104,7 +104,7 @@ def read(path: Path) -> Signal:
             raise ECGCorruptError(path, f"MUSE leads have different lengths {sorted(lengths)}")
         warnings.append(f"MUSE leads differ in length {sorted(lengths)}; cut to {n} samples")
         rows, raws = [r[:n] for r in rows], [r[:n] for r in raws]
-    reject_filler(np.stack(raws), leads, path)
+    reject_filler(np.stack(raws), leads, path, fs=fs)
     date = _xml.text(doc, "TestDemographics", "AcquisitionDate")
     time = _xml.text(doc, "TestDemographics", "AcquisitionTime") or "00:00:00"
     formats = tuple(f"{d} {t}" for d in ("%m-%d-%Y", "%m/%d/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")

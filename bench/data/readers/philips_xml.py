@@ -163,7 +163,7 @@ def read(path: Path) -> Signal:
             x = rebuilt
             meta_extra["limb_leads"] = "rebuilt from Philips residuals"
     x = np.asarray(x, dtype=np.int64)
-    reject_filler(x, labels, path)
+    reject_filler(x, labels, path, fs=fs)
     resolution = number(_attr(wf, "resolution") or _xml.text(chars, "resolution")  # uV per LSB (1.04 / 1.03)
                        or _xml.text(chars, "signalresolution") or 5.0)
     offset = number(_attr(wf, "signaloffset", default=0) or 0)

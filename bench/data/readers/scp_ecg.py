@@ -289,7 +289,7 @@ def read(path: Path) -> Signal:
         factor, full, pieces, stored = _scp_bimodal.layout(path, secs, spans, struct.unpack_from("<H", s6, 18)[0])
         avm, _, _, rows = _encoded_block(path, s6, n_leads, stored, tables, leads, exact=True)
         for lead, r in zip(leads, rows):
-            reject_filler(r[None, :], [lead], path)
+            reject_filler(r[None, :], [lead], path, fs=1e6 / full)
         zones = _subtraction_zones(path, secs[4]) if flags & 1 else []
         rows = [_scp_bimodal.expand(r, lp, factor) for r, lp in zip(rows, pieces)]
         if factor > 1:
@@ -299,7 +299,7 @@ def read(path: Path) -> Signal:
         avm, interval, _, rows = _encoded_block(path, s6, n_leads, counts, tables, leads)
         if interval == 0:
             raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
-        reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path)
+        reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path, fs=1e6 / interval)
     if flags & 1:
         rows = _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval)
     else:

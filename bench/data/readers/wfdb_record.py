@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGTooLargeError, ECGValidationError
-from bench.data.readers.base import max_ecg_bytes, parse_datetime, register_format, unit_scale_to_mv
+from bench.data.readers.base import (
+    max_ecg_bytes, parse_datetime, register_format, samples_to_read, unit_scale_to_mv,
+)
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -57,6 +59,29 @@ def sniff(head: bytes, path: Path) -> bool:
         return any(line.split()[:1] == [path.name] for line in text.splitlines()[1:] if line.strip())
     first = next((ln for ln in head.decode("latin-1").splitlines() if ln.strip() and not ln.startswith("#")), "")
     return bool(_RECORD_LINE.match(first)) and b"\x00" not in head
+
+
+#: Bits per sample of the WFDB signal formats (310 and 311 pack three samples in four bytes).
+_FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 16, "212": 12, "310": 32 / 3,
+                "311": 32 / 3}
+
+
+#: The invalid-sample value of each WFDB format, as `rdrecord(physical=False)` returns it.
+_INVALID_SAMPLE = {"8": -128, "16": -32768, "24": -(1 << 23), "32": -(1 << 31), "61": -32768, "80": -128,
+                   "160": -32768, "212": -2048, "310": -512, "311": -512}
+
+
+def _stored_frames(folder: Path, signal_lines: list[list[str]]) -> int | None:
+    """Frames (samples per signal) the signal files hold, from their sizes; None where a signal line uses a format,
+    several samples per frame or a skew this does not size (wfdb then checks the length itself)."""
+    files: dict[str, list[float]] = {}
+    for line in signal_lines:
+        m = re.fullmatch(r"(\d+)(?:\+(\d+))?", line[1]) if len(line) > 1 else None
+        if m is None or m.group(1) not in _FORMAT_BITS:
+            return None
+        bits_offset = files.setdefault(line[0], [0.0, int(m.group(2) or 0)])
+        bits_offset[0] += _FORMAT_BITS[m.group(1)]
+    return min(int(((folder / name).stat().st_size - offset) * 8 // bits) for name, (bits, offset) in files.items())
 
 
 def _statements(comments: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -106,11 +131,17 @@ def read(path: Path) -> Signal:
         raise ECGCorruptError(
             path, f"header declares {sig_len} x {n_sig} samples but the signal files hold {available} bytes"
         )
-    rec = wfdb.rdrecord(str(base), physical=False, return_res=32)
+    warnings: list[str] = []
+    stored = _stored_frames(hea.parent, lines[1:n_sig + 1])
+    n = sig_len if stored is None else samples_to_read(path, "WFDB signal files", stored, sig_len, warnings)
+    rec = wfdb.rdrecord(str(base), physical=False, return_res=32, sampto=n or None)
     if rec.fs is None:
         raise ECGValidationError(path, "WFDB header has no sampling rate", check="missing_rate")
     d = np.asarray(rec.d_signal).T  # (leads, samples) int
-    reject_filler(d, rec.sig_name, path)
+    for fmt in sorted(set(rec.fmt)):  # WFDB reserves the lowest value of each format for "invalid sample"
+        rows = [k for k, f in enumerate(rec.fmt) if f == fmt]
+        invalid = (_INVALID_SAMPLE[fmt],) if fmt in _INVALID_SAMPLE else ()
+        reject_filler(d[rows], [rec.sig_name[k] for k in rows], path, fs=float(rec.fs), declared=invalid)
     gain = np.array([g if g else 200.0 for g in rec.adc_gain], dtype=np.float64)[:, None]
     baseline = np.array(rec.baseline, dtype=np.float64)[:, None]
     scale = []
@@ -132,4 +163,4 @@ def read(path: Path) -> Signal:
         "header_comments": facts,
         "record": rec.record_name,
     }
-    return Signal(data=data, fs=float(rec.fs), leads=tuple(rec.sig_name), meta=meta)
+    return Signal(data=data, fs=float(rec.fs), leads=tuple(rec.sig_name), meta=meta, warnings=warnings)
