@@ -72,15 +72,15 @@ _INVALID_SAMPLE = {"8": -128, "16": -32768, "24": -(1 << 23), "32": -(1 << 31), 
 
 
 def _stored_frames(folder: Path, signal_lines: list[list[str]]) -> int | None:
-    """Frames (samples per signal) the signal files hold, from their sizes; None where a signal line uses a format,
-    several samples per frame or a skew this does not size (wfdb then checks the length itself)."""
+    """Frames (samples per signal) the signal files hold, from their sizes and the `format[xN][+offset]` fields; None
+    where a signal line has a skew or a format this does not size (wfdb then checks the length itself)."""
     files: dict[str, list[float]] = {}
     for line in signal_lines:
-        m = re.fullmatch(r"(\d+)(?:\+(\d+))?", line[1]) if len(line) > 1 else None
+        m = re.fullmatch(r"(\d+)(?:x(\d+))?(?:\+(\d+))?", line[1]) if len(line) > 1 else None
         if m is None or m.group(1) not in _FORMAT_BITS:
             return None
-        bits_offset = files.setdefault(line[0], [0.0, int(m.group(2) or 0)])
-        bits_offset[0] += _FORMAT_BITS[m.group(1)]
+        bits_offset = files.setdefault(line[0], [0.0, int(m.group(3) or 0)])
+        bits_offset[0] += _FORMAT_BITS[m.group(1)] * int(m.group(2) or 1)
     return min(int(((folder / name).stat().st_size - offset) * 8 // bits) for name, (bits, offset) in files.items())
 
 
