@@ -350,3 +350,22 @@ def test_one_fiducial_per_qrs_on_a_plateau(digits, reference_beat):
     assert _one_peak_per_beat(twin, 0.4 * energy.max()) == peaks
     fids = _qrs_fiducials(digits, *reference_beat)
     assert len(fids) == len(peaks) and min(np.diff(fids)) >= 150
+
+
+def test_lead_count_one_above_what_is_stored(tmp_path, digits):
+    """Section 3 giving each lead one sample more than section 6 stores (uncompressed samples): the stored samples
+    are read, with a warning; two more is truncation. (With Huffman coding the padding bits of the last byte can
+    decode as one more value, so there the count cannot be checked against the data.)"""
+    n = digits.shape[1]
+
+    def write(extra):
+        sections = {3: _lead_section(n + extra, False), 6: _data_section(digits, 2500, 2000, 0, None)}
+        path = tmp_path / f"plus{extra}.scp"
+        path.write_bytes(_record(sections))
+        return path
+
+    sig = read_ecg(write(1))
+    np.testing.assert_array_equal(np.round(sig.data / 0.0025).astype(np.int64), digits)
+    assert f"SCP lead I: header says {n + 1} samples, {n} stored; read the {n} stored" in sig.warnings
+    with pytest.raises(ECGCorruptError, match=f"SCP lead I: {n} samples stored, header says {n + 2} \\(truncated\\)"):
+        read_ecg(write(2))

@@ -18,7 +18,7 @@ import numpy as np
 from bench.base.errors import ECGCorruptError, ECGFormatError, ECGValidationError
 from bench.data.readers import _scp_bimodal
 from bench.data.readers._leads import SCP_LEAD_IDS
-from bench.data.readers.base import register_format
+from bench.data.readers.base import register_format, samples_to_read
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler
 
@@ -85,11 +85,15 @@ def _tables(path: Path, s2: bytes | None) -> list[list[tuple]] | None:
 
 
 def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | None, lead: str,
-                 exact: bool = False) -> np.ndarray:
+                 exact: bool = False, warnings: list[str] | None = None) -> np.ndarray:
     """Decode `n` Huffman-coded values; bounded by n and by the bits available, so it cannot loop forever.
 
-    `exact`: the data must end with the n-th value (up to 2 bytes of padding), as when n is derived from a layout."""
+    `exact`: the data must end with the n-th value (up to 2 bytes of padding), as when n is derived from a layout.
+    `warnings`: given, a lead holding one value fewer than `n` (section 3 counting one too many) is read as stored
+    and noted there (see `samples_to_read`)."""
     if tables is None:
+        if warnings is not None and len(data) < 2 * n:
+            n = samples_to_read(path, f"SCP lead {lead}", len(data) // 2, n, warnings)
         if len(data) < 2 * n or (exact and len(data) > 2 * n + 2):
             raise ECGCorruptError(path, f"SCP lead {lead}: {len(data)} bytes do not hold {n} int16 samples")
         return np.frombuffer(data[: 2 * n], dtype="<i2").astype(np.int64)
@@ -106,6 +110,8 @@ def _decode_lead(path: Path, data: bytes, n: int, tables: list[list[tuple]] | No
     pos, table, i = 0, 0, 0
     while i < n:
         if pos >= nbits:
+            if warnings is not None:
+                return out[:samples_to_read(path, f"SCP lead {lead}", i, n, warnings)]
             raise ECGCorruptError(path, f"SCP lead {lead}: Huffman data ends after {i} of {n} samples")
         w = int(windows[pos])
         for pre in lengths[table]:
@@ -151,7 +157,7 @@ def _undifference(d: np.ndarray, mode: int) -> np.ndarray:
 
 
 def _encoded_block(path: Path, sec: bytes, n_leads: int, counts_needed: list[int], tables, leads,
-                   exact: bool = False):
+                   exact: bool = False, warnings: list[str] | None = None):
     if len(sec) < 22 + 2 * n_leads:
         raise ECGCorruptError(path, f"SCP section {struct.unpack_from('<H', sec, 2)[0]} is shorter than its header")
     avm, interval, diff, bimodal = struct.unpack_from("<HHBB", sec, 16)
@@ -163,7 +169,7 @@ def _encoded_block(path: Path, sec: bytes, n_leads: int, counts_needed: list[int
     for lead, nbytes, n in zip(leads, counts, counts_needed):
         if p + nbytes > len(sec):
             raise ECGCorruptError(path, f"SCP lead {lead}: {nbytes} bytes declared past the end of its section")
-        rows.append(_undifference(_decode_lead(path, sec[p:p + nbytes], n, tables, lead, exact), diff))
+        rows.append(_undifference(_decode_lead(path, sec[p:p + nbytes], n, tables, lead, exact, warnings), diff))
         p += nbytes
     return avm, interval, bimodal, rows
 
@@ -283,6 +289,7 @@ def read(path: Path) -> Signal:
         raise ECGCorruptError(path, f"SCP section 3 declares implausible lead lengths {counts}")
     tables = _tables(path, secs.get(2))
     s6 = secs[6]
+    warnings: list[str] = []
     if len(s6) < 22:
         raise ECGCorruptError(path, "SCP section 6 is shorter than its header")
     if s6[21] and s6[8] < 30:  # bimodal compression; a reserved byte from SCP-ECG 3.0
@@ -296,16 +303,17 @@ def read(path: Path) -> Signal:
             rows = [_scp_bimodal.smooth(r, lp, zones) for r, lp in zip(rows, pieces)]
         interval = full
     else:
-        avm, interval, _, rows = _encoded_block(path, s6, n_leads, counts, tables, leads)
+        avm, interval, _, rows = _encoded_block(path, s6, n_leads, counts, tables, leads, warnings=warnings)
         if interval == 0:
             raise ECGValidationError(path, "SCP section 6 has no sample interval", check="missing_rate")
-        reject_filler(np.stack([r[:min(counts)] for r in rows]), leads, path, fs=1e6 / interval)
+        n_stored = min(len(r) for r in rows)
+        reject_filler(np.stack([r[:n_stored] for r in rows]), leads, path, fs=1e6 / interval)
     if flags & 1:
         rows = _add_reference_beats(path, secs, tables, leads, spans, rows, avm, interval)
     else:
         rows = [r.astype(np.float64) * avm for r in rows]
-    n = min(counts)
+    n = min([*counts, *(len(r) for r in rows)])
     data = np.stack([r[:n] for r in rows]) * 1e-6  # nV -> mV
     meta = _section1(secs.get(1))
     meta["statements"] = _statements(secs.get(8)) + _statements(secs.get(11), type_byte=True)
-    return Signal(data=data.astype(np.float32), fs=1e6 / interval, leads=tuple(leads), meta=meta)
+    return Signal(data=data.astype(np.float32), fs=1e6 / interval, leads=tuple(leads), meta=meta, warnings=warnings)
