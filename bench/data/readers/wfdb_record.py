@@ -66,11 +66,6 @@ _FORMAT_BITS = {"8": 8, "16": 16, "24": 24, "32": 32, "61": 16, "80": 8, "160": 
                 "311": 32 / 3}
 
 
-#: The invalid-sample value of each WFDB format, as `rdrecord(physical=False)` returns it.
-_INVALID_SAMPLE = {"8": -128, "16": -32768, "24": -(1 << 23), "32": -(1 << 31), "61": -32768, "80": -128,
-                   "160": -32768, "212": -2048, "310": -512, "311": -512}
-
-
 def _stored_frames(folder: Path, signal_lines: list[list[str]]) -> int | None:
     """Frames (samples per signal) the signal files hold, from their sizes and the `format[xN][+offset]` fields; None
     where a signal line has a skew or a format this does not size (wfdb then checks the length itself)."""
@@ -105,6 +100,7 @@ def _statements(comments: list[str]) -> tuple[list[str], dict[str, str]]:
 @register_format("wfdb", sniff=sniff, priority=10, label="WFDB record (PhysioNet)")
 def read(path: Path) -> Signal:
     import wfdb
+    from wfdb.io._signal import INVALID_SAMPLE_VALUE  # wfdb's own table: format -> the digital value of "invalid"
 
     hea = _header_path(path)
     base = hea.with_suffix("")
@@ -138,9 +134,10 @@ def read(path: Path) -> Signal:
     if rec.fs is None:
         raise ECGValidationError(path, "WFDB header has no sampling rate", check="missing_rate")
     d = np.asarray(rec.d_signal).T  # (leads, samples) int
-    for fmt in sorted(set(rec.fmt)):  # WFDB reserves the lowest value of each format for "invalid sample"
-        rows = [k for k, f in enumerate(rec.fmt) if f == fmt]
-        invalid = (_INVALID_SAMPLE[fmt],) if fmt in _INVALID_SAMPLE else ()
+    fmts = [str(f) for f in (rec.fmt or [None] * len(rec.sig_name))]
+    for fmt in sorted(set(fmts)):  # WFDB reserves the lowest value of each format for "invalid sample"
+        rows = [k for k, f in enumerate(fmts) if f == fmt]
+        invalid = () if INVALID_SAMPLE_VALUE.get(fmt) is None else (INVALID_SAMPLE_VALUE[fmt],)
         reject_filler(d[rows], [rec.sig_name[k] for k in rows], path, fs=float(rec.fs), declared=invalid)
     gain = np.array([g if g else 200.0 for g in rec.adc_gain], dtype=np.float64)[:, None]
     baseline = np.array(rec.baseline, dtype=np.float64)[:, None]
