@@ -212,3 +212,20 @@ def test_cardiosoft_resolution_units_and_missing_strip(shared_data, tmp_path):
     path.write_bytes(_cardiosoft(ref, strip=False))
     with pytest.raises(ECGCorruptError, match="no StripData"):
         read_ecg(path)
+
+
+def test_cardiosoft_count_one_above_what_is_stored(shared_data, tmp_path):
+    """ChannelSampleCountTotal one above the counts each lead holds: read what is stored, warn; two above: truncated."""
+    from bench.base.errors import ECGCorruptError
+
+    ref = read_ecg(shared_data / AECG)
+    doc = _cardiosoft(ref)
+    path = tmp_path / "ukb.xml"
+    path.write_bytes(doc.replace(b"<ChannelSampleCountTotal>5000<", b"<ChannelSampleCountTotal>5001<"))
+    sig = read_ecg(path)
+    assert sig.n_samples == 5000 and "CardioSoft StripData: header says 5001 samples, 5000 stored; read the 5000 " \
+                                      "stored" in sig.warnings
+    _same(sig, ref, atol=0.0026)
+    path.write_bytes(doc.replace(b"<ChannelSampleCountTotal>5000<", b"<ChannelSampleCountTotal>5002<"))
+    with pytest.raises(ECGCorruptError, match="5000 samples stored, header says 5002"):
+        read_ecg(path)
