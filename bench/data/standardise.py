@@ -91,7 +91,11 @@ def standardise(signal: Signal, *, fs: int = FS, duration_s: float = DURATION_S)
     path = signal.path
     if not signal.fs or not np.isfinite(signal.fs) or signal.fs <= 0:
         raise ECGValidationError(path, f"missing or invalid sampling rate ({signal.fs!r})", check="missing_rate")
-    leads = {name: np.asarray(row, dtype=np.float64) for name, row in zip(signal.leads, signal.data)}
+    cal = signal.meta.get("calibration_samples") or {}
+    head, tail = int(cal.get("start", 0)), int(cal.get("end", 0))
+    # a calibration pulse / padding marked by the reader is no ECG: never part of the 10 s kept nor of the lead checks
+    stop = signal.data.shape[1] - tail
+    leads = {name: np.asarray(row[head:stop], dtype=np.float64) for name, row in zip(signal.leads, signal.data)}
     missing = [v for v in STANDARD_LEADS[6:] if v not in leads]
     if missing:
         raise ECGValidationError(path, f"missing precordial lead(s) {missing}", check="missing_lead")
@@ -105,7 +109,7 @@ def standardise(signal: Signal, *, fs: int = FS, duration_s: float = DURATION_S)
         "fs_in": float(signal.fs), "n_samples_in": int(x.shape[1]), "derived_leads": derived,
         "einthoven_residual": residuals["einthoven"], "goldberger_residual": residuals["goldberger"],
         "limb_leads_inconsistent": bool(broken),
-        "resampled_from": None,
+        "resampled_from": None, "calibration_samples_left_out": head + tail,
     }
     if abs(signal.fs - fs) > 1e-9:
         up, down = _rate_ratio(signal.fs, fs)

@@ -54,10 +54,11 @@ def normalise_leads(signal: Signal) -> Signal:
     return signal
 
 
-def strip_calibration(signal: Signal, *, min_s: float = 0.05) -> Signal:
-    """Cut leading/trailing segments where every lead holds the same value (a calibration pulse such as Philips'
-    trailing 1 mV step, or zero padding): no real ECG has I = II = III = V1 for 50 ms. Noted in signal.warnings and
-    meta['trimmed_samples']."""
+def mark_calibration(signal: Signal, *, min_s: float = 0.05) -> Signal:
+    """Mark leading/trailing segments where every lead holds the same value (a calibration pulse such as Philips'
+    trailing 1 mV step, or zero padding): no real ECG has I = II = III = V1 for 50 ms. The samples stay in the
+    reading (its duration is the file's: an 11 s PageWriter file reads as 11 s, as `sierraecg` decodes it); the
+    segments are recorded in meta['calibration_samples'] and a warning, and `standardise` leaves them out."""
     x = signal.data
     if x.ndim != 2 or x.shape[0] < 3 or x.shape[1] == 0 or not signal.fs or signal.fs <= 0:
         return signal
@@ -73,11 +74,10 @@ def strip_calibration(signal: Signal, *, min_s: float = 0.05) -> Signal:
     head = head if head >= min_n else 0
     tail = tail if tail >= min_n else 0
     if head or tail:
-        signal.data = x[:, head:x.shape[1] - tail]
-        signal.meta["trimmed_samples"] = {"start": head, "end": tail}
+        signal.meta["calibration_samples"] = {"start": head, "end": tail}
         signal.warnings.append(
-            f"removed {head / signal.fs:.2f} s leading and {tail / signal.fs:.2f} s trailing samples identical in "
-            "every lead (calibration pulse or padding)"
+            f"{head / signal.fs:.2f} s leading and {tail / signal.fs:.2f} s trailing samples are identical in every "
+            "lead (calibration pulse or padding): kept in the reading, left out when standardised"
         )
     return signal
 

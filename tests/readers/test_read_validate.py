@@ -7,7 +7,7 @@ import pytest
 from bench.base.errors import ECGValidationError
 from bench.data.readers import read_ecg
 from bench.base.signal import Signal
-from bench.data.validate import normalise_leads, reject_filler, strip_calibration, validate
+from bench.data.validate import normalise_leads, reject_filler, mark_calibration, validate
 
 
 @pytest.fixture()
@@ -64,11 +64,14 @@ def test_lead_names_unknown_duplicate_and_extra(real):
     assert out.leads == real.leads and out.meta["dropped_leads"] == ["V4R"] and out.data.shape[0] == 12
 
 
-def test_calibration_pulse_and_padding_trimmed(real):
+def test_calibration_pulse_and_padding_marked_and_left_out_by_standardise(real):
+    from bench.data.standardise import standardise
+
     x = np.concatenate([np.zeros((12, 250)), real.data, np.ones((12, 100))], axis=1)
-    out = strip_calibration(_copy(real, x))
-    assert out.meta["trimmed_samples"] == {"start": 250, "end": 100}
-    np.testing.assert_array_equal(out.data, real.data)
+    out = mark_calibration(_copy(real, x))
+    assert out.meta["calibration_samples"] == {"start": 250, "end": 100}
+    np.testing.assert_array_equal(out.data, x)  # the reading keeps every sample
+    np.testing.assert_array_equal(standardise(out).data, standardise(_copy(real, real.data.copy())).data)
 
 
 def test_filler_runs_in_raw_integers(real):

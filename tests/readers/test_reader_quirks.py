@@ -222,13 +222,14 @@ def test_philips_decode_is_sierraecgs(shared_data, sierra):
 
     expected, _ = sierra
     assert expected.shape == (12, 5500)  # durationperchannel 11000 ms at 500 Hz
-    raw = philips_xml.read(shared_data / PHILIPS)  # before calibration pulse removal
+    raw = philips_xml.read(shared_data / PHILIPS)
     np.testing.assert_array_equal(np.round(raw.data / 0.005).astype(np.int64), expected)
     sig = read_ecg(shared_data / PHILIPS)
-    n = sig.n_samples
-    np.testing.assert_array_equal(np.round(sig.data / 0.005).astype(np.int64), expected[:, :n])
-    tail = expected[:, n:]  # what read_ecg cut: PageWriter's 1 mV calibration pulse, the same in every lead
-    assert 0.35 <= tail.shape[1] / 500 <= 0.5 and (tail == tail[:1]).all() and set(np.unique(tail)) == {0, 200}
+    assert sig.duration_s == 11.0  # every sample sierraecg decodes
+    np.testing.assert_array_equal(np.round(sig.data / 0.005).astype(np.int64), expected)
+    n = sig.meta["calibration_samples"]["end"]  # PageWriter's 1 mV calibration pulse, the same in every lead
+    tail = expected[:, -n:]
+    assert 0.35 <= n / 500 <= 0.5 and (tail == tail[:1]).all() and set(np.unique(tail)) == {0, 200}
 
 
 def test_philips_11_s_file_reads_11_s(shared_data, tmp_path, monkeypatch, sierra):
@@ -257,7 +258,7 @@ def test_philips_11_s_file_reads_11_s(shared_data, tmp_path, monkeypatch, sierra
     path = write(stored, "philips_11s.xml")
     expected = np.stack([lead.samples for lead in sierraecg.read_file(str(path)).leads]).astype(np.int64)
     sig = read_ecg(path)
-    assert sig.duration_s == 11.0 and "trimmed_samples" not in sig.meta
+    assert sig.duration_s == 11.0 and "calibration_samples" not in sig.meta
     np.testing.assert_array_equal(np.round(sig.data / 0.005).astype(np.int64), expected)
     short = read_ecg(write(stored[:, :-1], "philips_short.xml"))
     assert short.n_samples == 5499 and any("header says 5500 samples, 5499 stored" in w for w in short.warnings)

@@ -21,7 +21,7 @@ FIXTURES = [
       "statement": "Sinus Rhythm"}),
     ("formats/scp/Example.scp", "scp", 500, EIGHT + ("III", "aVR", "aVL", "aVF"), 10.0,
      {"patient_id": "SBJ-123", "acquired": "2002-11-22T09:10:00"}),
-    ("formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml", "philips_xml", 500, STANDARD_LEADS, 10.6,
+    ("formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml", "philips_xml", 500, STANDARD_LEADS, 11.0,
      {"device": "PageWriter Touch", "patient_id": "9999", "acquired": "2010-01-19T15:19:22",
       "statement": "SINUS RHYTHM"}),
     ("formats/dicom/anonymous_ecg.dcm", "dicom", 1000, STANDARD_LEADS, 10.0,
@@ -110,11 +110,14 @@ def test_aecg_and_scp_are_the_same_recording(shared_data):
     assert qrs_peaks_mv(b)[v2] == pytest.approx(1.97, abs=0.15)
 
 
-def test_philips_limb_leads_rebuilt_and_calibration_pulse_removed(shared_data):
+def test_philips_limb_leads_rebuilt_and_calibration_pulse_left_out(shared_data):
     sig = read_ecg(shared_data / "formats/philips_xml/3191723_ZZDEMOPTONLY_1-04_orig.xml")
     assert sig.meta["limb_leads"] == "rebuilt from Philips residuals"
-    assert sig.meta["trimmed_samples"] == {"start": 0, "end": 200}
+    assert sig.meta["calibration_samples"] == {"start": 0, "end": 200}
     out = standardise(sig)
+    assert out.meta["standardise"]["calibration_samples_left_out"] == 200
+    pulse = sig.data[:, -200:]
+    assert not any(np.array_equal(out.data[:, i:i + 200], pulse) for i in (0, out.data.shape[1] - 200))
     assert out.meta["standardise"]["einthoven_residual"] < 0.01
     assert not any("law" in w for w in out.warnings)
 

@@ -51,7 +51,7 @@ def read_ecg(path: str | os.PathLike, *, max_bytes: int | None = None, validate:
 
     Unexpected exceptions from third-party decoders (pydicom, sierraecg, wfdb, scipy.io) on bad bytes are re-raised
     as ECGCorruptError naming the original exception, so callers catch one family (ECGReadError)."""
-    from bench.data.validate import normalise_leads, strip_calibration
+    from bench.data.validate import normalise_leads, mark_calibration
     from bench.data.validate import validate as run_checks
 
     p = Path(path)
@@ -74,7 +74,7 @@ def read_ecg(path: str | os.PathLike, *, max_bytes: int | None = None, validate:
     for key in ("device", "acquired", "patient_id"):
         sig.meta.setdefault(key, None)
     sig.meta.setdefault("statements", [])
-    sig = strip_calibration(normalise_leads(sig))
+    sig = mark_calibration(normalise_leads(sig))
     if validate:
         sig = run_checks(sig)
     return sig

@@ -7,8 +7,8 @@ exist whose declaration lies about the bytes), so the XML is parsed here with `b
 stores III, aVR, aVL and aVF as residuals from the values predicted by I and II; they are rebuilt as `sierraecg` does,
 but only when that makes the limb leads agree with Einthoven's law better than the stored values do (files whose
 limb leads are stored plain exist too). A PageWriter ends its 11 s with a square 1 mV calibration pulse identical in
-every lead (about 0.4 s, after 10.5-10.6 s of ECG); `read_ecg` cuts that pulse with a warning (see
-`bench.data.validate.strip_calibration`), since it is no ECG, so such a file reads as 10.5-10.6 s.
+every lead (about 0.4 s, after 10.5-10.6 s of ECG); `read_ecg` keeps all 11 s (as `sierraecg` does) and marks the
+pulse with a warning (`bench.data.validate.mark_calibration`); `standardise` leaves it out, since it is no ECG.
 """
 from __future__ import annotations
 
