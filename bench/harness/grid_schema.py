@@ -178,45 +178,34 @@ def did_you_mean(key: str, known) -> str:
     return f" ({hint}known: {', '.join(sorted(known)) or 'none'})"
 
 
+#: pydantic error type -> the reason shown, formatted with the error's context.
+REASONS = {
+    "greater_than_equal": "must be >= {ge}", "greater_than": "must be > {gt}", "less_than": "must be < {lt}",
+    "too_short": "must not be empty", "int_type": "must be an integer", "int_from_float": "must be an integer",
+    "float_type": "must be a number", "finite_number": "must be finite", "bool_type": "must be true or false",
+    "string_type": "must be a string", "list_type": "must be a list", "dict_type": "must be a table",
+    "model_type": "must be a table", "model_attributes_type": "must be a table",
+    "literal_error": "must be one of {expected}",
+}
+
+
 def _explain(err: dict) -> str:
     """One pydantic error as `dotted.key = value: reason`."""
     loc, kind, ctx = tuple(err["loc"]), err["type"], err.get("ctx") or {}
     where = _dotted(loc)
+    if kind == "missing":
+        return f"{where}: is required"
+    if kind == "too_short" and loc == ("seeds",):
+        return "seeds = []: lists no seed, so the grid would run nothing"
     if kind == "extra_forbidden":
         model = _model_at(loc)
         reason = "unknown key" + (did_you_mean(str(loc[-1]), model.model_fields) if model else "")
-    elif kind == "missing":
-        return f"{where}: is required"
-    elif kind == "greater_than_equal":
-        reason = f"must be >= {ctx['ge']}"
-    elif kind == "greater_than":
-        reason = f"must be > {ctx['gt']}"
-    elif kind == "less_than":
-        reason = f"must be < {ctx['lt']}"
-    elif kind == "too_short":
-        if loc == ("seeds",):
-            return "seeds = []: lists no seed, so the grid would run nothing"
-        reason = "must not be empty"
-    elif kind in ("int_type", "int_from_float"):
-        reason = "must be an integer"
-    elif kind == "float_type":
-        reason = "must be a number"
-    elif kind == "finite_number":
-        reason = "must be finite"
-    elif kind == "bool_type":
-        reason = "must be true or false"
-    elif kind == "string_type":
-        reason = "must be a string"
-    elif kind in ("list_type", "dict_type", "model_type", "model_attributes_type"):
-        reason = {"list_type": "must be a list"}.get(kind, "must be a table")
-    elif kind == "literal_error":
-        reason = f"must be one of {ctx.get('expected')}"
     elif kind == "value_error":
         reason = str(ctx.get("error", err["msg"]))
         if isinstance(err.get("input"), (dict, list)):  # a check over a whole table: the reason shows the values
             return f"{where}: {reason}"
     else:
-        reason = err["msg"]
+        reason = REASONS.get(kind, "{msg}").format(**ctx, msg=err["msg"])
     return f"{where} = {_shown(err.get('input'))}: {reason}"
 
 
@@ -292,8 +281,8 @@ def expand_source(spec: str, where: str, key: str) -> str:
     try:
         return string.Template(spec).substitute(os.environ)
     except KeyError as e:
-        raise GridError(f"grid {where}: {key}: environment variable {e.args[0]} is not set "
-                        f"(or pass --source {spec.partition(':')[0]}:PATH)") from None
+        hint = f" (or pass --source {spec.partition(':')[0]}:PATH)" if key == "source" else ""
+        raise GridError(f"grid {where}: {key}: environment variable {e.args[0]} is not set{hint}") from None
     except ValueError as e:
         raise GridError(f"grid {where}: {key} = {_shown(spec)}: {e} (write $$ for a literal $)") from None
 
