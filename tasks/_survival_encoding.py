@@ -20,9 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-INTERVAL_DAYS = 73
-N_INTERVALS = 25
-HORIZON_DAYS = INTERVAL_DAYS * N_INTERVALS
+from bench.base.cohort import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS  # noqa: F401 - the one survival grid
+
 #: End of each interval in days after the ECG.
 INTERVAL_ENDS = INTERVAL_DAYS * np.arange(1, N_INTERVALS + 1, dtype=float)
 #: Interval whose end is the given whole number of years (73 days x 5 = 1 year).

@@ -11,11 +11,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def find_shared_data() -> Path | None:
-    """$BENCH_SHARED_DATA, else a `shared/data` folder beside or above the repository, else /work/shared/data."""
+    """$BENCH_SHARED_DATA, else a `shared/data` folder beside or above the repository."""
     env = os.environ.get("BENCH_SHARED_DATA")
     candidates = [Path(env)] if env else []
     candidates += [p / "shared" / "data" for p in [REPO, *REPO.parents]]
-    candidates.append(Path("/work/shared/data"))
     for c in candidates:
         if (c / "formats").is_dir() and (c / "real").is_dir():
             return c

@@ -114,7 +114,7 @@ def test_grid_runs_resumes_and_isolates_failures(tmp_path, failing_model):
             assert k in r.data.metrics, (m, k)
         assert "compute/gpu_s" not in r.data.metrics  # CPU run: no GPU figures
         assert 0.0 <= r.data.metrics["test/auroc"] <= 1.0
-        assert r.data.params["model.name"] == m and r.data.params["train.lr"] == "0.0003"
+        assert r.data.params["model.name"] == f'"{m}"' and r.data.params["train.lr"] == "0.0003"  # JSON text
         hist = client.get_metric_history(r.info.run_id, "val/loss")
         assert [h.step for h in hist] == [0, 1]
         arts = {a.path for a in client.list_artifacts(r.info.run_id)}
@@ -191,14 +191,13 @@ def test_cli_help_lists_every_command():
 
 def test_unknown_grid_and_entries_are_named(tmp_path):
     from bench.base.errors import GridError
-    from bench.base.registry import RegistryError
 
     with pytest.raises(GridError, match="unknown grid 'smok'"):
         load_grid("smok")
     bad = tmp_path / "bad.toml"
     bad.write_text(GRID.replace('name = "cnn1d"', 'name = "cnn1x"'))
-    with pytest.raises(RegistryError, match="cnn1x.*did you mean cnn1d"):
-        load_grid(str(bad)).expand()
+    with pytest.raises(GridError, match="models\\[0\\].name = \"cnn1x\": unknown model 'cnn1x'; did you mean cnn1d"):
+        load_grid(str(bad))
 
 
 def test_builtin_grids_expand_to_compatible_cells():
@@ -233,6 +232,19 @@ def test_cell_key_changes_with_config_and_data():
     finally:
         rep.version = old
     assert a.key("fp1") == before
+    # so is a new version of its task (class attribute) or of its model (registry metadata)
+    from models import MODELS
+    from tasks import TASKS
+
+    task = TASKS.get(a.task.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(task, "version", task.version + ".test")
+        assert a.key("fp1") != before
+    assert a.key("fp1") == before
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(MODELS.entry(a.model.name).info, "version", "test")
+        assert a.key("fp1") != before
+    assert a.key("fp1") == before
 
 
 def test_device_auto_is_cpu_here():
@@ -261,3 +273,30 @@ def test_record_wise_split_is_explicit_tagged_and_leaks(tmp_path):
     assert {patient[e] for e in split["train"]} & {patient[e] for e in split["test"]}
     for name in ("smoke", "small", "full"):
         assert all("record_wise_LEAKY" not in c.split for c in load_grid(name).expand()[0])
+
+
+@pytest.mark.slow
+def test_cell_config_is_logged_as_json_and_read_back(tmp_path):
+    """A real run logs `config.json` (the resolved cell config) and JSON params; the report reads a task
+    parameter set to false back as False (not the truthy text 'False')."""
+    from bench.report.runs import load_runs
+    from bench.report.tables import _task_instance
+
+    text = GRID.replace('name = "lvef"', 'name = "af_survival"\nparams = { one_ecg_per_patient = false }').replace(
+        '[[models]]\nname = "cnn1d"\n', "").replace('[[representations]]\nname = "raw"\n', "")
+    grid = load_grid(str(_write_grid(tmp_path, text)))
+    (cell,) = grid.expand()[0]
+    results = tmp_path / "results"
+    uri = default_tracking_uri(results)
+    assert run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=tmp_path / "cache", progress=False,
+                    out=io.StringIO()) == 0
+    (run,) = _runs(results)
+    assert run.data.params["task.params.one_ecg_per_patient"] == "false"
+    assert run.data.params["seed"] == "0" and run.data.params["representation.name"] == '"dwt_pca"'
+    logged = json.loads(Path(client_for(uri).download_artifacts(run.info.run_id, "config.json", str(tmp_path)))
+                        .read_text())
+    assert logged == cell.config()
+    rs = load_runs(uri, grid.experiment)
+    assert rs.runs.loc[0, "task_name"] == "af_survival" and rs.runs.loc[0, "rep_name"] == "dwt_pca"
+    task = _task_instance(rs, "af_survival")
+    assert task.p("one_ecg_per_patient") is False

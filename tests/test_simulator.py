@@ -73,7 +73,7 @@ def test_oracle_survival_monotone_and_prevalent_af_in_interval_0(small):
 @pytest.fixture(scope="module")
 def big_plan():
     """Labels and oracle for 12,000 patients (no waveforms: the oracle does not depend on them)."""
-    from bench.data.sources.labels import labels_to_records
+    from bench.base.labels import labels_to_records
 
     plan, oracle = plan_cohort(12000, seed=11)
     return labels_to_records(plan.drop(columns=[c for c in plan.columns if c.startswith("_r_")])), oracle

@@ -29,6 +29,13 @@ register_source = SOURCES.register
 
 MI_TERRITORIES: tuple[str, ...] = ("AMI", "ASMI", "ALMI", "IMI", "ILMI", "LMI")
 
+#: Survival grid of AF follow-up (ECG-AI): 25 intervals of 73 days (5 years); interval k ends (k + 1) * 73 days after
+#: the ECG, and AF present before the ECG falls in interval 0. The simulator's oracle columns and the AF task's
+#: encoding both use it, so it is defined once, here.
+INTERVAL_DAYS = 73
+N_INTERVALS = 25
+HORIZON_DAYS = INTERVAL_DAYS * N_INTERVALS
+
 
 @dataclass
 class Cohort:

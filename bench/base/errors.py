@@ -84,3 +84,7 @@ class ExecutorError(BenchError):
 
 class ReportError(BenchError):
     """Tables or figures cannot be built: no MLflow store or no grid runs in the experiment (names both)."""
+
+
+class UsageError(BenchError):
+    """Command-line flags that cannot go together or are out of range (names the flags)."""

@@ -1,20 +1,31 @@
 """Options shared by several commands."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
 def add_store_options(p) -> None:
     p.add_argument("--results", type=Path, default=None,
-                   help="results folder (default: ./results or $BENCH_RESULTS); holds mlflow.db, mlruns/, cache/")
+                   help="results folder (default: $BENCH_RESULTS, else ./results); holds mlflow.db, mlruns/, cache/")
     p.add_argument("--tracking-uri", default=None,
                    help="MLflow tracking URI (default: sqlite:///<results>/mlflow.db; use http://HOST:PORT for a "
                         "shared `mlflow server`)")
 
 
-def resolve_store(args) -> tuple[Path, str]:
-    from bench.harness.driver import default_results_dir
-    from bench.harness.tracking import default_tracking_uri
+def resolve_paths(args):
+    """The results folder, tracking URI and cache for these flags (bench.harness.paths decides)."""
+    from bench.harness import paths
 
-    results = args.results or default_results_dir()
-    return results, args.tracking_uri or default_tracking_uri(results)
+    return paths.resolve(args.results, args.tracking_uri, getattr(args, "cache", None))
+
+
+def at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 1 (a run of no cell does nothing)")
+    return value

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from bench.commands._common import add_store_options, resolve_store
+from bench.commands._common import add_store_options, resolve_paths
 
 
 def register(sub) -> None:
@@ -38,9 +38,10 @@ def main(args) -> int:
     out = registered()
     out["grids"] = builtin_grids()
     if args.grid:
-        results, uri = resolve_store(args)
-        results.mkdir(parents=True, exist_ok=True)
-        st = grid_state(load_grid(args.grid), uri, results)
+        grid = load_grid(args.grid)  # checked whole before the store is touched
+        store = resolve_paths(args)
+        store.results.mkdir(parents=True, exist_ok=True)
+        st = grid_state(grid, store.tracking_uri, store.results)
         out["cells"] = [{"task": c.task.id, "representation": c.representation.id, "model": c.model.id,
                          "seed": c.seed, "key": st.keys[c.label], "status": st.status[c.label]} for c in st.cells]
         out["skipped"] = [{"task": s.task, "representation": s.representation, "model": s.model,

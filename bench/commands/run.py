@@ -1,7 +1,9 @@
 """`python -m bench run --grid NAME|PATH`: run every cell of a grid, skipping finished ones."""
 from __future__ import annotations
 
-from bench.commands._common import add_store_options, resolve_store
+from pathlib import Path
+
+from bench.commands._common import add_store_options, at_least_one, resolve_paths
 
 
 def register(sub) -> None:
@@ -14,9 +16,10 @@ def register(sub) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto = CUDA when present (with AMP), else CPU")
     p.add_argument("--rerun", action="store_true", help="run cells again even if they have a FINISHED run")
-    p.add_argument("--max-cells", type=int, default=None, help="run at most N of the pending cells")
-    p.add_argument("--cache", default=None, help="representation/cohort cache (default <results>/cache or "
-                                                   "$BENCH_CACHE)")
+    p.add_argument("--max-cells", type=at_least_one, default=None, metavar="N",
+                   help="run at most N (>= 1) of the pending cells")
+    p.add_argument("--cache", type=Path, default=None,
+                   help="cohort and representation cache (default: $BENCH_CACHE, else <results>/cache)")
     p.add_argument("--executor", default="local", help="where cells run: local (default) or ray")
     p.add_argument("--ray-address", default=None, help="Ray cluster address for --executor ray (auto|HOST:PORT)")
     p.add_argument("--workers", type=int, default=None,
@@ -29,19 +32,17 @@ def register(sub) -> None:
 
 
 def main(args) -> int:
-    from pathlib import Path
-
-    from bench.harness.driver import default_cache_dir, run_grid
+    from bench.base.errors import UsageError
+    from bench.harness.driver import run_grid
     from bench.harness.grid import load_grid
 
-    results, uri = resolve_store(args)
-    grid = load_grid(args.grid, source=args.source)
-    cache = Path(args.cache) if args.cache else default_cache_dir(results)
     opts = {}
     if args.executor == "ray":
         opts = {"address": args.ray_address, "workers": args.workers, "max_retries": args.max_retries}
     elif args.ray_address or args.workers or args.max_retries:
-        raise SystemExit("--ray-address, --workers and --max-retries go with --executor ray")
-    return run_grid(grid, tracking_uri=uri, results_dir=results, cache_dir=cache, device=args.device,
-                    rerun=args.rerun, max_cells=args.max_cells, executor=args.executor, executor_options=opts,
-                    progress=not args.quiet)
+        raise UsageError("--ray-address, --workers and --max-retries go with --executor ray")
+    paths = resolve_paths(args)
+    grid = load_grid(args.grid, source=args.source)  # checked whole: nothing has run and no MLflow store exists yet
+    return run_grid(grid, tracking_uri=paths.tracking_uri, results_dir=paths.results, cache_dir=paths.cache,
+                    device=args.device, rerun=args.rerun, max_cells=args.max_cells, executor=args.executor,
+                    executor_options=opts, progress=not args.quiet)

@@ -2,10 +2,9 @@
 rebuilt from a grid's MLflow runs (no retraining)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-from bench.commands._common import add_store_options, resolve_store
+from bench.commands._common import add_store_options, at_least_one, resolve_paths
 
 
 def register(sub) -> None:
@@ -21,17 +20,16 @@ def register(sub) -> None:
                         "seen in the runs)")
     add_store_options(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default: the results folder)")
-    p.add_argument("--n-boot", type=int, default=200, help="paired bootstrap resamples (default 200)")
+    p.add_argument("--n-boot", type=at_least_one, default=200, help="paired bootstrap resamples (default 200)")
     p.add_argument("--boot-seed", type=int, default=0, help="seed of the paired resamples (default 0)")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.set_defaults(func=main)
 
 
 def main(args) -> int:
-    from bench.base.errors import ReportError
     from bench.report import build_report
 
-    results, uri = resolve_store(args)
+    store = resolve_paths(args)
     experiment = args.experiment
     if experiment is None:
         if args.grid:
@@ -40,13 +38,9 @@ def main(args) -> int:
             experiment = load_grid(args.grid).experiment
         else:
             experiment = "repbench-smoke"
-    out = args.out or results
-    try:
-        files = build_report(uri, experiment, out, grid=args.grid, figures=not args.no_figures, n_boot=args.n_boot,
-                             seed=args.boot_seed)
-    except ReportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    out = args.out or store.results
+    files = build_report(store.tracking_uri, experiment, out, grid=args.grid, figures=not args.no_figures,
+                         n_boot=args.n_boot, seed=args.boot_seed)  # a ReportError is one line from bench.cli
     for f in files:
         print(f)
     print(f"\n{len(files)} files under {Path(out).resolve()} (what each file shows: results/README.md)")

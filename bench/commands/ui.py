@@ -1,7 +1,7 @@
 """`python -m bench ui [--port P]`: the MLflow UI on 127.0.0.1 over the results store."""
 from __future__ import annotations
 
-from bench.commands._common import add_store_options, resolve_store
+from bench.commands._common import add_store_options, resolve_paths
 
 
 def register(sub) -> None:
@@ -15,12 +15,13 @@ def main(args) -> int:
     import os
     import sys
 
-    results, uri = resolve_store(args)
-    results.mkdir(parents=True, exist_ok=True)
+    store = resolve_paths(args)
+    uri = store.tracking_uri
+    store.results.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1",
            "--port", str(args.port)]
     if uri.startswith("sqlite:"):
-        cmd += ["--default-artifact-root", (results.resolve() / "mlruns").as_uri()]
+        cmd += ["--default-artifact-root", (store.results.resolve() / "mlruns").as_uri()]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it", flush=True)
     os.execv(sys.executable, cmd)
     return 0

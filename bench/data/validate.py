@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.base.errors import ECGValidationError
-from bench.data.readers._leads import canonical_lead, is_extra_lead
+from bench.base.leads import canonical_lead, is_extra_lead
 from bench.base.signal import Signal
 from bench.data.standardise import LIMB_BASIS, limb_rank
 

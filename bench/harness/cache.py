@@ -9,8 +9,8 @@ representation returns: uint8 images, float32 sequences and vectors (exact; no l
 Writes are atomic and safe with several workers: an entry is built in a private temporary folder and renamed into
 place in one step, under a per-entry file lock (`fcntl.flock`); a worker that waited on the lock re-checks and
 reads the entry the first one built. A crashed build leaves only a `.tmp-*` folder, which `cache clear` removes.
-Default cache dir: `$BENCH_CACHE`, else `<results>/cache/` (results: `$BENCH_RESULTS`, else `results/`); cohort
-sources keep their own subfolders there.
+Default cache dir: `$BENCH_CACHE`, else `<results>/cache/` (bench.harness.paths); cohort sources keep their own
+subfolders there.
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import paths
+
 CACHE_FORMAT = 1
-ENV_VAR = "BENCH_CACHE"
 SUBDIR = "representations"
 FEATURES = "features.npy"
 META = "meta.json"
@@ -35,10 +36,8 @@ _LAST: dict = {}
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache dir (as the grid driver resolves it); representation entries live in its `representations/`."""
-    if cache_dir:
-        return Path(cache_dir)
-    return Path(os.environ.get(ENV_VAR) or Path(os.environ.get("BENCH_RESULTS", "results")) / "cache")
+    """The cache dir (bench.harness.paths decides); representation entries live in its `representations/`."""
+    return paths.cache_dir(cache_dir)
 
 
 def _jsonable(value):

@@ -7,21 +7,12 @@ again; the exit status is non-zero when any cell failed.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.harness.grid import Cell, Grid, Skipped
 from bench.harness.runner import CellResult, RunContext
-
-
-def default_results_dir() -> Path:
-    return Path(os.environ.get("BENCH_RESULTS", "results"))
-
-
-def default_cache_dir(results_dir: Path) -> Path:
-    return Path(os.environ.get("BENCH_CACHE") or (results_dir / "cache"))
 
 
 @dataclass

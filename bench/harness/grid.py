@@ -5,7 +5,8 @@ a list of `{name, params, label}` tables) plus seeds. Cells are the cross produc
 model accepts the representation's output kind; the others are listed as skipped with the reason.
 
 A cell is a frozen, picklable config: `run_cell(cell)` is a pure function of it (plus the data), and its key (hash of
-the resolved config + data fingerprint + package version) identifies its MLflow run, so re-runs skip finished cells.
+the resolved config + data fingerprint + package version + the task, representation and model versions) identifies
+its MLflow run, so re-runs skip finished cells. The file is checked whole when it loads (bench.harness.grid_schema).
 """
 from __future__ import annotations
 
@@ -19,25 +20,12 @@ from typing import Any
 
 import bench
 from bench.base.errors import GridError
+from bench.harness.grid_schema import check_axes, check_schema, check_sources, expand_source, resolved_defaults
 
-DEFAULT_TRAIN: dict[str, Any] = {
-    "epochs": 10,
-    "batch_size": 32,
-    "optimizer": "adam",
-    "lr": 3e-4,
-    "weight_decay": 0.0,
-    "schedule": "onecycle",
-    "patience": 3,
-    "max_train_batches": 0,  # 0 = no limit
-    "eval_batch_size": 64,
-    "num_threads": 0,  # 0 = torch default (all cores here, 1 in a Ray task); CPU results depend on it, so grids that
-    # must give the same metrics on every executor and machine set it (logged as compute/threads)
-}
-DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_column": ""}
-#: `record_wise_LEAKY = true` splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much
-#: that leakage inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
-OPTIONAL_SPLIT = frozenset({"record_wise_LEAKY"})
-DEFAULT_EVAL: dict[str, Any] = {"n_boot": 200, "boot_seed": 0, "gradcam_ecgs": 2}
+#: Defaults of the resolved cell config (the schema's, less the keys that enter it only when a grid sets them).
+DEFAULT_TRAIN: dict[str, Any] = resolved_defaults("train")
+DEFAULT_SPLIT: dict[str, Any] = resolved_defaults("split")
+DEFAULT_EVAL: dict[str, Any] = resolved_defaults("eval")
 AXES = ("tasks", "representations", "models")
 
 
@@ -73,30 +61,35 @@ class Cell:
         """The whole resolved config, JSON-able."""
         return json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
 
-    def flat_params(self) -> dict[str, str]:
-        """MLflow params: every leaf of the resolved config, dotted keys."""
-        out: dict[str, str] = {}
+    def flat_params(self) -> dict[str, Any]:
+        """MLflow params: every leaf of the resolved config under its dotted key (lists stay whole); logged as JSON
+        text by bench.harness.tracking.log_params."""
+        out: dict[str, Any] = {}
 
         def walk(prefix: str, obj: Any) -> None:
             if isinstance(obj, dict):
                 for k, v in obj.items():
                     walk(f"{prefix}.{k}" if prefix else str(k), v)
             else:
-                out[prefix] = json.dumps(obj) if isinstance(obj, (list, tuple)) else str(obj)
+                out[prefix] = obj
 
         walk("", self.config())
         return out
 
     def key(self, data_fingerprint: str) -> str:
-        """Hash of the resolved config, the data, the package version and the representation's own `version`
-        (bumped when its output changes, as the representation cache does), so a changed representation reruns."""
+        """Hash of the resolved config, the data, the package version and the `version` of the cell's task,
+        representation and model (each bumped when its output changes), so a changed entry reruns its cells."""
+        from models import MODELS
         from representations import REPRESENTATIONS
+        from tasks import TASKS
 
         cfg = self.config()
         cfg.pop("grid")  # the same cell in two grid files is the same experiment
         rep_version = str(getattr(REPRESENTATIONS.get(self.representation.name), "version", "0"))
         blob = json.dumps({"cfg": cfg, "data": data_fingerprint, "version": bench.__version__,
-                           "representation_version": rep_version}, sort_keys=True)
+                           "representation_version": rep_version,
+                           "task_version": str(TASKS.get(self.task.name).version),
+                           "model_version": str(MODELS.entry(self.model.name).info["version"])}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -121,6 +114,8 @@ class Grid:
     split: dict[str, Any]
     eval: dict[str, Any]
     experiment: str = ""
+    description: str = ""
+    external: list[dict[str, str]] = field(default_factory=list)  # [{name, source}], sources expanded
 
     def expand(self) -> tuple[list[Cell], list[Skipped]]:
         from models import MODELS
@@ -151,35 +146,18 @@ class Grid:
 
 
 def _entries(doc: dict, axis: str, where: str) -> list[AxisEntry]:
-    raw = doc.get(axis)
-    if not raw:
-        raise GridError(f"{where}: [[{axis}]] is missing or empty")
-    out = []
-    for i, e in enumerate(raw):
-        if isinstance(e, str):
-            e = {"name": e}
-        if "name" not in e:
-            raise GridError(f"{where}: {axis}[{i}] has no 'name'")
-        unknown = set(e) - {"name", "params", "label", "train"}
-        if unknown:
-            raise GridError(f"{where}: {axis}[{i}] has unknown keys {sorted(unknown)}")
-        out.append(AxisEntry(e["name"], dict(e.get("params", {})), e.get("label", ""), dict(e.get("train", {}))))
+    out = [AxisEntry(e["name"], dict(e.get("params", {})), e.get("label", ""), dict(e.get("train", {})))
+           for e in ({"name": e} if isinstance(e, str) else e for e in doc[axis])]
     ids = [e.id for e in out]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
-        raise GridError(f"{where}: {axis} entries {sorted(dup)} share an id; give them distinct 'label's")
+        raise GridError(f"grid {where}: {axis} entries {sorted(dup)} share an id; give them distinct 'label's")
     return out
 
 
-def _section(doc: dict, name: str, defaults: dict, where: str, optional: frozenset = frozenset()) -> dict:
-    """`defaults` overridden by the file's [name] table. `optional` keys are allowed but have no default, so a grid
-    that leaves them out keeps the cell keys it had before they existed."""
-    given = dict(doc.get(name, {}))
-    unknown = set(given) - set(defaults) - optional
-    if unknown:
-        raise GridError(f"{where}: [{name}] has unknown keys {sorted(unknown)} "
-                        f"(known: {sorted(set(defaults) | optional)})")
-    return {**defaults, **given}
+def _section(doc: dict, name: str, defaults: dict) -> dict:
+    """`defaults` overridden by the file's [name] table (checked by the schema)."""
+    return {**defaults, **doc.get(name, {})}
 
 
 def builtin_grids() -> list[str]:
@@ -199,30 +177,45 @@ def resolve_grid_path(name_or_path: str) -> Path:
 
 
 def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
+    """Read and check a whole grid (schema, registries, sources; see grid_schema) before anything runs.
+    `source` (the `--source` flag) replaces the grid's own."""
     path = resolve_grid_path(name_or_path)
-    where = str(path)
+    given = Path(name_or_path)
+    where = name_or_path if given.suffix == ".toml" or given.exists() else path.name
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
-        raise GridError(f"{where}: not valid TOML: {e}") from None
-    known = {"name", "source", "seeds", "experiment", "train", "split", "eval", *AXES, "description"}
-    unknown = set(doc) - known
-    if unknown:
-        raise GridError(f"{where}: unknown top-level keys {sorted(unknown)}")
-    src = source or doc.get("source")
-    if not src:
-        raise GridError(f"{where}: no 'source' (e.g. source = \"synthetic:400,seed=1\")")
-    name = doc.get("name", path.stem)
-    return Grid(
+        raise GridError(f"grid {where}: not valid TOML: {e}") from None
+    schema = check_schema(doc, where)
+    if source:
+        sources = {"--source": source}
+    elif schema.source:
+        sources = {"source": expand_source(schema.source, where, "source")}
+    else:
+        raise GridError(f"grid {where}: source is missing (e.g. source = \"synthetic:400,seed=1\", or pass --source)")
+    external = [{"name": e.name, "source": expand_source(e.source, where, f"external[{i}].source")}
+                for i, e in enumerate(schema.external)]
+    check_axes(schema, where)
+    check_sources(schema.tasks, {**sources, **{f"external[{i}].source": e["source"] for i, e in enumerate(external)}},
+                  where)
+    name = schema.name or path.stem
+    grid = Grid(
         name=name,
-        path=where,
-        source=src,
-        seeds=[int(s) for s in doc.get("seeds", [0])],
+        path=str(path),
+        source=next(iter(sources.values())),
+        seeds=[int(s) for s in schema.seeds],
         tasks=_entries(doc, "tasks", where),
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
-        train=_section(doc, "train", DEFAULT_TRAIN, where),
-        split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
-        eval=_section(doc, "eval", DEFAULT_EVAL, where),
-        experiment=doc.get("experiment", f"repbench-{name}"),
+        train=_section(doc, "train", DEFAULT_TRAIN),
+        split=_section(doc, "split", DEFAULT_SPLIT),
+        eval=_section(doc, "eval", DEFAULT_EVAL),
+        experiment=schema.experiment or f"repbench-{name}",
+        description=schema.description,
+        external=external,
     )
+    cells, skipped = grid.expand()
+    if not cells:
+        why = "; ".join(sorted({s.reason for s in skipped}))
+        raise GridError(f"grid {where}: no cell to run: every representation/model pair is incompatible ({why})")
+    return grid

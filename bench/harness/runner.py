@@ -76,7 +76,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     t0 = time.perf_counter()
     result = CellResult(cell.label, key, "FAILED", run_id)
     try:
-        tracking.log_params(client, run_id, cell.flat_params())
+        tracking.log_config(client, run_id, cell)
         with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
             primary, value = _execute(cell, ctx, client, run_id, Path(tmp))
         result.status, result.primary_metric, result.primary_value = "FINISHED", primary, value

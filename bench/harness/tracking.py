@@ -7,10 +7,11 @@ against a tracking server instead of one per value).
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -18,11 +19,15 @@ os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 from mlflow.entities import Metric, Param, RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 
+from bench.harness import paths  # noqa: E402
+
 MAX_BATCH = 900  # MLflow's log_batch limit is 1000 metrics per call
+CONFIG_ARTIFACT = "config.json"
 
 
 def default_tracking_uri(results_dir: str | os.PathLike) -> str:
-    return f"sqlite:///{Path(results_dir).resolve() / 'mlflow.db'}"
+    """The default store of a results folder (bench.harness.paths decides)."""
+    return paths.tracking_uri_for(results_dir)
 
 
 def is_local_store(uri: str) -> bool:
@@ -85,10 +90,19 @@ def cell_status(runs: list | None) -> str:
     return "pending"
 
 
-def log_params(client: MlflowClient, run_id: str, params: dict[str, str]) -> None:
-    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Params as JSON text (`false`, `"raw"`, `0.0003`, `[0, 1]`), so the report reads each value back with
+    `json.loads` as it was (bench.report.runs.param_value), not as Python's `str()` of it."""
+    items = [Param(k, json.dumps(v, default=str)[:6000]) for k, v in params.items()]
     for i in range(0, len(items), 100):
         client.log_batch(run_id, params=items[i:i + 100])
+
+
+def log_config(client: MlflowClient, run_id: str, cell) -> None:
+    """A cell's resolved config: whole and nested as the `config.json` artifact, and as flat dotted params (JSON
+    values) for the MLflow UI's columns and filters."""
+    client.log_dict(run_id, cell.config(), CONFIG_ARTIFACT)
+    log_params(client, run_id, cell.flat_params())
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, str]) -> None:

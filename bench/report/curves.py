@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import colours, new_figure, save, styled
+from bench.report.plotting import colours, new_figure, save, styled
 from bench.report.paired import ORACLE, SCORE, split_predictions
 from bench.report.runs import RunSet
 

@@ -7,6 +7,7 @@ that product is what the grid asked for, and a cell that never ran (or failed) s
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +81,27 @@ def _registry_info(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: How runs logged before params were JSON wrote booleans and None (Python's `str()`).
+_LEGACY_TEXT = {"True": True, "False": False, "None": None}
+
+
+def param_value(text):
+    """A logged param's value: params are JSON text (bench.harness.tracking.log_params), so `false` comes back as
+    False and `"raw"` as 'raw'. Text that is not JSON is from a run logged before that (`str()` of the value):
+    True/False/None map back; anything else stays the text it is."""
+    if not isinstance(text, str):
+        return text  # absent (NaN/None) in this run
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return _LEGACY_TEXT.get(text, text)
+
+
 def _param(df: pd.DataFrame, key: str) -> pd.Series:
     col = f"params.{key}"
-    return df[col] if col in df.columns else pd.Series([None] * len(df), index=df.index, dtype=object)
+    if col not in df.columns:
+        return pd.Series([None] * len(df), index=df.index, dtype=object)
+    return df[col].map(param_value, na_action="ignore")
 
 
 def _numeric_param(df: pd.DataFrame, key: str) -> pd.Series:

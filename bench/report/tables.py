@@ -9,7 +9,6 @@ A cell with no finished run reads 'missing' in every column; a metric that does 
 """
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 from bench.report.aggregate import aggregate, best_by
 from bench.report.artifacts import load_predictions
 from bench.report.paired import ORACLE, Paired, compare
-from bench.report.runs import RunSet
+from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
 
 CALIBRATION_PREFIXES = ("ece", "brier", "calib", "ici")
@@ -156,10 +155,7 @@ def _task_instance(rs: RunSet, task: str):
         row = runs.iloc[0]
         for c in runs.columns:
             if c.startswith("params.task.params.") and isinstance(row[c], str):
-                try:
-                    params[c[len("params.task.params."):]] = json.loads(row[c])
-                except json.JSONDecodeError:
-                    params[c[len("params.task.params."):]] = row[c]
+                params[c[len("params.task.params."):]] = param_value(row[c])
     return TASKS.get(name)(**params)
 
 

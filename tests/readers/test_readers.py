@@ -146,7 +146,7 @@ def test_format_detected_from_content_not_extension(shared_data, tmp_path):
 
 
 def test_lead_names_normalised():
-    from bench.data.readers._leads import canonical_lead, is_extra_lead, lead_from_code
+    from bench.base.leads import canonical_lead, is_extra_lead, lead_from_code
 
     for name, canon in [("aVR", "aVR"), ("AVR", "aVR"), ("avr", "aVR"), ("v1", "V1"), ("MDC_ECG_LEAD_I", "I"),
                         ("Lead I", "I"), ("MDC_ECG_LEAD_AVF", "aVF"), ("DIII", "III"), ("C6", "V6"),

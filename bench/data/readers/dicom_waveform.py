@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGValidationError
-from bench.data.readers._leads import lead_from_code
+from bench.base.leads import lead_from_code
 from bench.data.readers.base import parse_compact_datetime, register_format, samples_to_read, unit_scale_to_mv
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler

@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.base.errors import ECGCorruptError, ECGFormatError, ECGValidationError
 from bench.data.readers import _scp_bimodal
-from bench.data.readers._leads import SCP_LEAD_IDS
+from bench.base.leads import SCP_LEAD_IDS
 from bench.data.readers.base import register_format, samples_to_read
 from bench.base.signal import Signal
 from bench.data.validate import reject_filler

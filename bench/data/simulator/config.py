@@ -19,14 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The AF survival grid is the cohort schema's (one definition); the simulator's modules read it from here.
+from bench.base.cohort import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS  # noqa: F401
+
 #: Bumped whenever the generated signals or labels change for the same seed (part of every cache key).
 SIM_VERSION = "1.4.0"
-
-#: Survival grid of the AF task: 25 intervals of 73 days (5 years); interval k ends at (k + 1) * 73 days after the
-#: ECG. AF present before the ECG is an event at day 0, so it falls in interval 0.
-INTERVAL_DAYS = 73
-N_INTERVALS = 25
-HORIZON_DAYS = INTERVAL_DAYS * N_INTERVALS
 
 #: PTB-XL record counts per MI territory (IMI 2685, ASMI 2363, ILMI 479, AMI 354, ALMI 290, LMI 201), normalised.
 TERRITORY_WEIGHTS = {"AMI": 354, "ASMI": 2363, "ALMI": 290, "IMI": 2685, "ILMI": 479, "LMI": 201}

@@ -1,7 +1,7 @@
 """Write a simulated cohort as a folder of ECG files plus `labels.csv` and `oracle.csv` (a valid `folder:` source).
 
 Layout: `ecgs/<ecg_id>.hea/.dat` (WFDB) or `ecgs/<ecg_id>.xml` (MUSE), `labels.csv` (the folder schema of
-bench.data.sources.labels plus the planted measurements hr_bpm, pr_ms, p_dur_ms, qrs_ms, qt_ms and marker_* columns),
+bench.base.labels plus the planted measurements hr_bpm, pr_ms, p_dur_ms, qrs_ms, qt_ms and marker_* columns),
 `oracle.csv` (ecg_id + oracle columns), `simulator.json` (version, seed, size, config). labels.csv is written last
 and atomically, so a folder with a labels.csv is complete.
 """

@@ -156,7 +156,7 @@ def simulate(n_patients: int, seed: int, cfg: SimConfig | None = None):
     qrs_ms, qt_ms) and the planted markers (marker_*); row i <-> signals[i] <-> oracle row i. The signals equal
     what reading the written files and standardising them returns (same rate round trip and quantisation).
     """
-    from bench.data.sources.labels import labels_to_records
+    from bench.base.labels import labels_to_records
 
     cfg = cfg or SimConfig()
     plan, oracle = plan_cohort(n_patients, seed, cfg)

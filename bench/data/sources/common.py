@@ -20,13 +20,14 @@ import bench
 from bench.base.cohort import Cohort, fingerprint_arrays
 from bench.base.errors import ECGReadError
 from bench.base.signal import N_SAMPLES
+from bench.harness import paths
 
 _COMPANIONS = (".dat", ".mat", ".xyz")
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """`cache_dir`, else $BENCH_CACHE, else results/cache (relative to the working directory)."""
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("BENCH_CACHE") or "results/cache")
+    """`cache_dir`, else the one cache folder bench.harness.paths decides ($BENCH_CACHE, else <results>/cache)."""
+    root = paths.cache_dir(cache_dir)
     root.mkdir(parents=True, exist_ok=True)
     return root
 

@@ -1,4 +1,4 @@
-"""`folder:PATH[,labels=CSV]`: your own ECG files plus a labels CSV (schema in bench.data.sources.labels).
+"""`folder:PATH[,labels=CSV]`: your own ECG files plus a labels CSV (schema in bench.base.labels).
 
 The folder holds the ECG files (any format `bench.data.readers.read_ecg` supports) and `labels.csv`, or `labels=CSV`
 names the CSV elsewhere. File paths in the CSV are relative to the folder (or absolute). An `oracle.csv` beside
@@ -13,7 +13,7 @@ import pandas as pd
 from bench.base.cohort import Cohort, register_source
 from bench.base.errors import CohortError
 from bench.data.sources.common import build_cohort
-from bench.data.sources.labels import labels_to_records
+from bench.base.labels import labels_to_records
 
 
 def read_labels_csv(path: Path) -> pd.DataFrame:
