@@ -84,3 +84,12 @@ class ExecutorError(BenchError):
 
 class ReportError(BenchError):
     """Tables or figures cannot be built: no MLflow store or no grid runs in the experiment (names both)."""
+
+
+class DiskFullError(BenchError):
+    """Not enough free space for a file of known size (names the path, the bytes needed and the bytes free);
+    raised before the file is written, so a full disk never becomes a SIGBUS in a memory map."""
+
+
+class TrackingError(BenchError):
+    """The MLflow tracking store cannot be used as given (e.g. credentials written into the tracking URI)."""
