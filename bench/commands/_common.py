@@ -16,5 +16,11 @@ def resolve_store(args) -> tuple[Path, str]:
     from bench.harness.driver import default_results_dir
     from bench.harness.tracking import default_tracking_uri
 
+    from bench.base.errors import TrackingError
+    from bench.harness.tracking import check_tracking_uri
+
     results = args.results or default_results_dir()
-    return results, args.tracking_uri or default_tracking_uri(results)
+    try:
+        return results, check_tracking_uri(args.tracking_uri or default_tracking_uri(results))
+    except TrackingError as e:  # one line, before any work
+        raise SystemExit(f"error: {e}") from None
