@@ -83,6 +83,16 @@ def _session_pids(sid: int) -> list[int]:
     return out
 
 
+@pytest.fixture
+def sessions():
+    """Session ids of started children; whatever of them is still alive at teardown (a failed test) is killed."""
+    sids: list[int] = []
+    yield sids
+    for sid in sids:
+        for pid in _session_pids(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _wait_until(cond, timeout: float, what: str, proc=None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -147,12 +157,14 @@ def test_run_with_the_cache_on_a_full_disk_fails_the_cell_with_a_message(sim_fol
 
 
 # -- kill -9 -----------------------------------------------------------------------------------------------------
-def test_kill_9_during_a_cohort_read_leaves_no_reader_and_its_temp_files_are_cleaned(sim_folder, tmp_path):
+def test_kill_9_during_a_cohort_read_leaves_no_reader_and_its_temp_files_are_cleaned(sim_folder, tmp_path,
+                                                                                      sessions):
     cache_dir = tmp_path / "cache"
     env = {**ENV, "BENCH_CACHE": str(cache_dir), "BENCH_READ_WORKERS": "2"}
     cmd = [sys.executable, "-m", "bench", "data", "check", f"folder:{sim_folder}"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    sessions.append(proc.pid)
     _wait_until(lambda: len(_session_pids(proc.pid)) >= 3, 180, "the reader workers to start", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -188,13 +200,14 @@ def test_cache_clear_removes_a_dead_builds_temp_files_but_not_a_live_ones(tmp_pa
 
 # -- two runs on one results folder, and kill -9 of a run mid-cell -----------------------------------------------
 @pytest.mark.slow
-def test_two_concurrent_runs_never_train_a_cell_twice_and_a_killed_run_is_closed(tmp_path):
+def test_two_concurrent_runs_never_train_a_cell_twice_and_a_killed_run_is_closed(tmp_path, sessions):
     results, cache_dir = tmp_path / "results", tmp_path / "cache"
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID.format(source="synthetic:40,seed=1", seeds="0, 1, 2, 3"))
     env = {**ENV, "BENCH_CACHE": str(cache_dir)}
     first = subprocess.Popen(_run_cmd(grid, results), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True)
+    sessions.append(first.pid)
     _wait_until(lambda: any(r.info.status == "RUNNING" for r in _poll_runs(results)), 300,
                 "the first run to start a cell", first)
     second = subprocess.run(_run_cmd(grid, results), env=env, cwd=tmp_path, capture_output=True, text=True,

@@ -234,5 +234,6 @@ def clear(cache_dir=None, pattern: str | None = None) -> tuple[list[str], int]:
         for leftover in sorted(root.glob(".tmp-*")) + sorted(root.glob(".*.lock")):
             if lock_is_free(_leftover_lock(root, leftover)):
                 freed += remove_path(leftover)
-                removed.append(leftover.name)
+                if not leftover.name.endswith(".lock"):  # lock files are empty bookkeeping, not worth a line
+                    removed.append(leftover.name)
     return removed, freed

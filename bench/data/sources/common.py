@@ -174,7 +174,8 @@ def clear_signals(cache_dir, pattern: str | None = None) -> tuple[list[str], int
         if f.name.endswith(".lock") and pattern is not None:
             continue
         freed += remove_path(f)
-        removed.append(f"{SIGNALS}/{f.name}")
+        if not f.name.endswith(".lock"):
+            removed.append(f"{SIGNALS}/{f.name}")
     return removed, freed
 
 
