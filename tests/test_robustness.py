@@ -326,3 +326,73 @@ def test_credentials_in_the_tracking_uri_are_refused_without_echoing_them(tmp_pa
         "http://10.0.0.5:5000 and put them in the environment (MLFLOW_TRACKING_USERNAME and "
         "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"]
     assert not (tmp_path / "r" / "mlflow.db").exists()  # refused before any work
+
+
+@pytest.fixture
+def auth_server(tmp_path):
+    """The documented safe server: `mlflow server --app-name basic-auth` bound to 127.0.0.1, admin password and
+    secret key from the environment. Needs the `mlflow[auth]` extra (Flask-WTF) where the server runs."""
+    import importlib.util
+    import socket
+    import urllib.request
+
+    if importlib.util.find_spec("flask_wtf") is None:
+        pytest.skip("mlflow's basic-auth app needs Flask-WTF (pip install 'mlflow[auth]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path / "server"
+    root.mkdir()
+    env = {**os.environ, "MLFLOW_AUTH_ADMIN_PASSWORD": "admin-pw-6d1e", "MLFLOW_FLASK_SERVER_SECRET_KEY": "k" * 32}
+    log = open(root / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth", "--host",
+                             "127.0.0.1", "--port", str(port), "--workers", "1", "--backend-store-uri",
+                             f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "art")],
+                            env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: _answers(urllib.request, f"{uri}/health"), 120, "the tracking server to answer")
+        yield uri
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # its web workers can take long to drain; nothing of theirs is kept
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _answers(urllib_request, url: str) -> bool:
+    try:
+        with urllib_request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_the_documented_tracking_server_refuses_anonymous_clients_and_takes_env_credentials(auth_server, sim_folder,
+                                                                                           tmp_path, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as e:  # anonymous: no reading runs
+        urllib.request.urlopen(f"{auth_server}/api/2.0/mlflow/experiments/search?max_results=10", timeout=10)
+    assert e.value.code == 401
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.format(source=f"folder:{sim_folder}", seeds="0"))
+    cmd = _run_cmd(grid, tmp_path / "results", "--tracking-uri", auth_server)
+    env = {**ENV, "BENCH_CACHE": str(tmp_path / "cache")}
+    anonymous = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert anonymous.returncode != 0 and "401" in anonymous.stdout + anonymous.stderr
+    creds = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-pw-6d1e"}
+    r = subprocess.run(cmd, env={**env, **creds}, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for k, v in creds.items():
+        monkeypatch.setenv(k, v)
+    client = client_for(auth_server)
+    (run,) = client.search_runs([client.get_experiment_by_name("repbench-robust").experiment_id])
+    assert run.info.status == "FINISHED"
+    logged = " ".join(f"{k}={v}" for d in (run.data.params, run.data.tags) for k, v in d.items())
+    assert "admin-pw-6d1e" not in logged
