@@ -2,8 +2,8 @@
 
 Files are generated once into the cache (`<cache>/synthetic/<version>_n<N>_s<S>_<config hash>/`), under a lock so
 concurrent runs generate a cohort once, then loaded through the same folder path as any user folder, so simulated
-ECGs go through the real readers. A disk that fills during generation is a `DiskFullError` naming the folder. Options named
-like a `SimConfig` field override it (e.g. `synthetic:2000,seed=1,af_5y_incidence=0.05`).
+ECGs go through the real readers. A disk that fills during generation is a `DiskFullError` naming the folder.
+Options named like a `SimConfig` field override it (e.g. `synthetic:2000,seed=1,af_5y_incidence=0.05`).
 """
 from __future__ import annotations
 
