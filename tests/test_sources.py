@@ -92,15 +92,17 @@ def test_labels_csv_errors_name_columns_and_rows(sim_folder, tmp_path):
 def test_minimal_folder_gives_only_the_tasks_whose_columns_exist(sim_folder, tmp_path):
     lab = pd.read_csv(sim_folder / "labels.csv", dtype=str, keep_default_na=False)
     mini = lab[["file", "patient_id", "ecg_datetime", "lvef", "lvef_datetime"]].head(6)
-    mini = mini.assign(file=[str(sim_folder / f) for f in mini["file"]])  # absolute paths work too
+    mini = mini.assign(file=[str(sim_folder / f) for f in mini["file"]])  # absolute paths: with allow_outside=1
     folder = tmp_path / "m"
     folder.mkdir()
-    c = load_cohort(_write_labels(folder, mini), cache_dir=tmp_path / "cache")
+    refused = load_cohort(_write_labels(folder, mini), cache_dir=tmp_path / "cache")
+    assert len(refused) == 0 and refused.quarantine["reason"].str.startswith("outside the folder").all()
+    c = load_cohort(_write_labels(folder, mini) + ",allow_outside=1", cache_dir=tmp_path / "cache")
     assert len(c) == 6 and "lvef_days" in c.records and "af_event" not in c.records and "mi" not in c.records
     assert c.oracle is None
     mini.to_csv(tmp_path / "mine.csv", index=False)  # a CSV outside the folder, named by labels=
-    c2 = load_cohort(f"folder:{folder},labels={tmp_path / 'mine.csv'}", cache_dir=tmp_path / "cache")
-    assert len(c2) == 6 and c2.source.endswith("mine.csv")
+    c2 = load_cohort(f"folder:{folder},labels={tmp_path / 'mine.csv'},allow_outside=1", cache_dir=tmp_path / "cache")
+    assert len(c2) == 6 and "labels=" in c2.source and c2.source.endswith("mine.csv,allow_outside=1")
 
 
 def test_synthetic_source_cached_memmap_and_patient_split(tmp_path):
@@ -112,7 +114,7 @@ def test_synthetic_source_cached_memmap_and_patient_split(tmp_path):
     second = time.perf_counter() - t
     assert c1.fingerprint == c2.fingerprint and isinstance(c2.signals, np.memmap)
     assert second < first
-    assert len(list((tmp_path / "synthetic").iterdir())) == 1
+    assert len([p for p in (tmp_path / "synthetic").iterdir() if not p.name.startswith(".")]) == 1  # + lock file
     assert load_cohort("synthetic:30,seed=6", cache_dir=tmp_path).fingerprint != c1.fingerprint
     sp = patient_split(c2.records, seed=0)
     assert_patient_disjoint(c2.records, sp)

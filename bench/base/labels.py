@@ -4,8 +4,9 @@ Schema (one row per ECG file; column names case-sensitive):
 
 | column | required | meaning |
 |---|---|---|
-| file | yes | path of the ECG file, relative to the folder (or absolute) |
+| file | yes | path of the ECG file, relative to the folder (outside it only with `allow_outside=1`) |
 | patient_id | yes | patient identifier (splits are by patient) |
+| ecg_id | no | unique ECG identifier (default: the file name without its extension); a repeated one is refused |
 | ecg_datetime | yes | acquisition date-time (ISO 8601, e.g. 2019-03-04T10:22:00) |
 | af_event_datetime | no | date-time of the first AF diagnosis (before the ECG = prevalent AF); empty = none seen |
 | censor_datetime | no* | end of AF follow-up (death, loss, last contact); *required with af_event_datetime |
@@ -144,7 +145,13 @@ def labels_to_records(df: pd.DataFrame, where: str = "labels.csv") -> pd.DataFra
             conv = pd.to_numeric(df[c].where(present), errors="coerce")
             if conv.notna().sum() == present.sum():
                 df[c] = conv
-    if "ecg_id" not in df.columns:
+    derived = "ecg_id" not in df.columns
+    if derived:
         df["ecg_id"] = df["file"].str.replace(r"\.[A-Za-z0-9]+$", "", regex=True)
-    df["ecg_id"] = df["ecg_id"].astype(str)
+    df["ecg_id"] = df["ecg_id"].astype(str).str.strip()
+    dup = df["ecg_id"].duplicated(keep=False)
+    if dup.any():  # predictions, splits and the oracle are joined on ecg_id: a repeat would mix two ECGs
+        raise _bad(where, "ecg_id", np.flatnonzero(dup.to_numpy()),
+                   "repeats an ecg_id" + (" (derived from the file name without extension; add an ecg_id column)"
+                                          if derived else ""))
     return df

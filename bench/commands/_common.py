@@ -17,7 +17,11 @@ def resolve_paths(args):
     """The results folder, tracking URI and cache for these flags (bench.harness.paths decides)."""
     from bench.harness import paths
 
-    return paths.resolve(args.results, args.tracking_uri, getattr(args, "cache", None))
+    from bench.harness.tracking import check_tracking_uri
+
+    resolved = paths.resolve(args.results, args.tracking_uri, getattr(args, "cache", None))
+    check_tracking_uri(resolved.tracking_uri)  # credentials in the URI: a one-line TrackingError before any work
+    return resolved
 
 
 def at_least_one(text: str) -> int:

@@ -1,4 +1,5 @@
-"""`python -m bench cache info|clear`: what the representation cache holds, and removing entries."""
+"""`python -m bench cache info|clear`: what the representation cache holds, and removing entries (with the cohort
+signal matrices and what interrupted builds left behind)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ def register(sub) -> None:
                        description="Representations are computed once per cohort and parameters and memory-mapped "
                                    "from <cache dir>/representations/. info lists entries (name = "
                                    "<representation>-<key>, parameters, cohort fingerprint, shape, size); clear "
-                                   "removes all of them, or those whose name or cohort fingerprint matches a glob.")
+                                   "removes all of them, the cohort signal matrices (<cache dir>/signals/) and the "
+                                   "temporary files of builds whose process died, or only the entries whose name, "
+                                   "cohort fingerprint or signals key matches a glob.")
     p.add_argument("action", choices=("info", "clear"))
     p.add_argument("pattern", nargs="?", default=None,
                    help="glob on entry name or cohort fingerprint, e.g. 'image-*' (default: every entry)")
@@ -32,7 +35,7 @@ def main(args) -> int:
         removed, freed = cache.clear(args.dir, args.pattern)
         for name in removed:
             print(f"removed {name}")
-        print(f"{len(removed)} entries removed from {root / cache.SUBDIR}, {_mb(freed)} freed")
+        print(f"{len(removed)} entries removed from {root}, {_mb(freed)} freed")
         return 0
     entries = [e for e in cache.list_entries(args.dir)
                if args.pattern is None or fnmatch(e["name"], args.pattern) or fnmatch(str(e["cohort"]), args.pattern)]

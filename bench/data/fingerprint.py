@@ -32,6 +32,6 @@ def data_fingerprint(spec: str) -> str:
             dirnames.sort()
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                st = p.stat()
+                st = p.stat() if p.exists() else p.lstat()  # a dangling symlink: quarantined later, keyed here
                 h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]

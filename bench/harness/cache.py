@@ -8,13 +8,15 @@ representation returns: uint8 images, float32 sequences and vectors (exact; no l
 
 Writes are atomic and safe with several workers: an entry is built in a private temporary folder and renamed into
 place in one step, under a per-entry file lock (`fcntl.flock`); a worker that waited on the lock re-checks and
-reads the entry the first one built. A crashed build leaves only a `.tmp-*` folder, which `cache clear` removes.
+reads the entry the first one built. A crashed build leaves only a `.tmp-*` folder, removed by the next build of
+that entry (under its lock, so it cannot be a live build's) and by `cache clear`. Space for `features.npy` is
+reserved before it is filled (`bench.base.storage.reserved_memmap`), so a full disk is a `DiskFullError` naming
+the path and the size, and the cell is FAILED with that reason.
 Default cache dir: `$BENCH_CACHE`, else `<results>/cache/` (bench.harness.paths); cohort sources keep their own
 subfolders there.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.harness import paths
+from bench.base.storage import lock_is_free, locked, remove_path, reserved_memmap
 
 CACHE_FORMAT = 1
 SUBDIR = "representations"
@@ -72,22 +75,6 @@ def _complete(entry: Path) -> bool:
     return (entry / META).is_file() and (entry / FEATURES).is_file()
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    """Exclusive lock on `path` for the duration (blocks); a no-op where fcntl does not exist."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: the atomic rename alone keeps entries whole
-        yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
 def _open(entry: Path) -> np.ndarray:
     return np.load(entry / FEATURES, mmap_mode="r")
 
@@ -112,12 +99,12 @@ def _build(rep, signals: np.ndarray, train_idx: np.ndarray, tmp: Path, spec: dic
             raise ValueError(f"representation {rep.name!r}: transform gave rows of shape {block.shape[1:]}, "
                              f"output_shape() says {shape}")
         if out is None:
-            out = np.lib.format.open_memmap(tmp / FEATURES, mode="w+", dtype=block.dtype, shape=(n, *shape))
+            out = reserved_memmap(tmp / FEATURES, block.dtype, (n, *shape))
         out[i:i + len(block)] = block
         i += len(block)
         chunk = max(1, _CHUNK_BYTES // max(block[0].nbytes, 1))
     if out is None:  # empty cohort
-        out = np.lib.format.open_memmap(tmp / FEATURES, mode="w+", dtype=np.float32, shape=(0, *shape))
+        out = reserved_memmap(tmp / FEATURES, np.float32, (0, *shape))
     out.flush()
     dtype = str(out.dtype)
     del out
@@ -143,8 +130,10 @@ def build_features(rep, cohort, train_idx: np.ndarray, cache_dir=None) -> np.nda
     entry = root / name
     t0 = time.perf_counter()
     if not _complete(entry):
-        with _locked(root / f".{name}.lock"):
+        with locked(root / f".{name}.lock"):
             if not _complete(entry):  # re-check: another worker may have filled it while we waited
+                for stale in root.glob(f".tmp-{name}-*"):  # a dead build's; live builds hold this lock
+                    remove_path(stale)
                 tmp = root / f".tmp-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
                 tmp.mkdir()
                 try:
@@ -214,13 +203,24 @@ def list_entries(cache_dir=None) -> list[dict]:
     return out
 
 
+def _leftover_lock(root: Path, leftover: Path) -> Path:
+    """The entry lock guarding a leftover: `.tmp-<name>-<pid>-<hex>` and `.<name>.lock` belong to `.<name>.lock`."""
+    if leftover.name.startswith(".tmp-"):
+        return root / f".{leftover.name[len('.tmp-'):].rsplit('-', 2)[0]}.lock"
+    return leftover
+
+
 def clear(cache_dir=None, pattern: str | None = None) -> tuple[list[str], int]:
-    """Remove entries whose name (`<representation>-<key>`) or cohort fingerprint matches the glob `pattern`
-    (all when None, with leftover temporary folders and lock files). Returns (removed names, bytes freed)."""
+    """Remove representation entries whose name (`<representation>-<key>`) or cohort fingerprint matches the glob
+    `pattern`, and cohort signal matrices (`signals/<key>.*`) whose key matches it; with no pattern, all of them
+    and every leftover of an interrupted build (temporary files and folders, lock files) whose lock no live
+    process holds. Returns (removed names, bytes freed)."""
     from fnmatch import fnmatch
 
+    from bench.data.sources.common import clear_signals
+
     root = cache_root(cache_dir) / SUBDIR
-    removed, freed = [], 0
+    removed, freed = clear_signals(cache_root(cache_dir), pattern)
     if not root.is_dir():
         return removed, freed
     for e in list_entries(cache_dir):
@@ -229,7 +229,9 @@ def clear(cache_dir=None, pattern: str | None = None) -> tuple[list[str], int]:
             shutil.rmtree(root / e["name"])
             removed.append(e["name"])
     if pattern is None:
-        for leftover in root.glob(".*"):
-            freed += _size(leftover) if leftover.is_dir() else leftover.stat().st_size
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        for leftover in sorted(root.glob(".tmp-*")) + sorted(root.glob(".*.lock")):
+            if lock_is_free(_leftover_lock(root, leftover)):
+                freed += remove_path(leftover)
+                if not leftover.name.endswith(".lock"):  # lock files are empty bookkeeping, not worth a line
+                    removed.append(leftover.name)
     return removed, freed

@@ -2,16 +2,27 @@
 
 Default store: SQLite at `<results>/mlflow.db`, artifacts under `<results>/mlruns` (MLflow refuses the plain file
 store). Everything goes through `MlflowClient` with explicit run ids and batched logging (one HTTP call per batch
-against a tracking server instead of one per value).
+against a tracking server instead of one per value). A tracking URI with credentials in it is refused: they come
+from MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN), never from a grid, a
+command line or a logged value.
+
+Cell leases (`CellLeases`): a `run` holds an exclusive `flock` on `<results>/leases/<cell_key>.lease` for each
+cell it is about to run, so two `run`s on one results folder never train a cell twice, and a RUNNING run is only
+closed by a process that holds its cell's lease: the kernel drops a lock when its holder dies, so a free lease
+proves the run's owner is gone (no pid guessing, no heartbeat to tune).
 """
 from __future__ import annotations
 
 import fcntl
 import json
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+from bench.base.errors import TrackingError
 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -34,10 +45,24 @@ def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
 
 
+def check_tracking_uri(uri: str) -> str:
+    """`uri` unchanged, or TrackingError when it carries credentials (`http://user:pass@host`): they would be kept
+    in shell history, grid files and logs. The message names the URI without them."""
+    parts = urlsplit(uri)
+    if parts.username is not None or parts.password is not None:
+        bare = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+        raise TrackingError(f"tracking URI {bare}: credentials in the URI are refused; use --tracking-uri {bare} "
+                            "and put them in the environment (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, "
+                            "or MLFLOW_TRACKING_TOKEN)")
+    return uri
+
+
 def client_for(uri: str) -> MlflowClient:
-    """A client for `uri`. For a SQLite store, opening it runs MLflow's schema migrations; two processes opening a new
-    store at once (`run` starting while `list` or a test polls it) would both migrate and one would crash, so the
-    opening is serialised with an exclusive lock file beside the database."""
+    """A client for `uri` (refused if it carries credentials). For a SQLite store, opening it runs MLflow's schema
+    migrations; two processes opening a new store at once (`run` starting while `list` or a test polls it) would
+    both migrate and one would crash, so the opening is serialised with an exclusive lock file beside the
+    database."""
+    check_tracking_uri(uri)
     if not uri.startswith("sqlite:///"):
         return MlflowClient(tracking_uri=uri)
     db = Path(uri[len("sqlite:///"):])
@@ -125,3 +150,43 @@ def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float] | I
         items.append(Metric(name, v, now, int(s)))
     for i in range(0, len(items), MAX_BATCH):
         client.log_batch(run_id, metrics=items[i:i + MAX_BATCH])
+
+
+class CellLeases:
+    """Exclusive per-cell leases of one results folder, held by this process until released or until it dies."""
+
+    def __init__(self, results_dir: str | os.PathLike):
+        self.dir = Path(results_dir) / "leases"
+        self._held: dict[str, object] = {}
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.lease"
+
+    def acquire(self, key: str, label: str) -> str | None:
+        """Take the lease of cell `key`: None when taken, else who holds it (host, pid, cell, since when)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path(key), "a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            return holder
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}, cell {label}, since "
+                 f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+        fh.flush()
+        self._held[key] = fh
+        return None
+
+    def release(self, key: str) -> None:
+        fh = self._held.pop(key, None)
+        if fh is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+    def release_all(self) -> None:
+        for key in list(self._held):
+            self.release(key)

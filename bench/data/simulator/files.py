@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.base.process_pool import parent_bound_pool
 from bench.data.simulator.config import SIM_VERSION, SimConfig
 from bench.data.simulator.generate import BATCH, plan_cohort, public_labels, render_batch
 from bench.data.simulator.writers import write_muse_xml, write_wfdb
@@ -45,7 +45,7 @@ def write_cohort(out_dir: str | os.PathLike, n_patients: int, seed: int, cfg: Si
     plan, oracle = plan_cohort(n_patients, seed, cfg)
     jobs = [(plan.iloc[s:s + BATCH], b, seed, cfg, out) for b, s in enumerate(range(0, len(plan), BATCH))]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as ex:
+        with parent_bound_pool(workers) as ex:  # workers die with this process, even on kill -9
             hrs = list(ex.map(_write_batch, jobs))
     else:
         hrs = [_write_batch(j) for j in jobs]

@@ -1,8 +1,9 @@
 """`synthetic:N[,seed=S][,<SimConfig field>=value...]`: the simulated cohort of N patients (1-4 ECGs each).
 
-Files are generated once into the cache (`<cache>/synthetic/<version>_n<N>_s<S>_<config hash>/`), then loaded
-through the same folder path as any user folder, so simulated ECGs go through the real readers. Options named
-like a `SimConfig` field override it (e.g. `synthetic:2000,seed=1,af_5y_incidence=0.05`).
+Files are generated once into the cache (`<cache>/synthetic/<version>_n<N>_s<S>_<config hash>/`), under a lock so
+concurrent runs generate a cohort once, then loaded through the same folder path as any user folder, so simulated
+ECGs go through the real readers. A disk that fills during generation is a `DiskFullError` naming the folder.
+Options named like a `SimConfig` field override it (e.g. `synthetic:2000,seed=1,af_5y_incidence=0.05`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from bench.base.cohort import Cohort, register_source
 from bench.base.errors import CohortError
+from bench.base.storage import locked, raise_if_disk_full
 from bench.data.simulator.config import SIM_VERSION, SimConfig
 from bench.data.sources.common import cache_root
 from bench.data.sources.folder import load_folder
@@ -40,15 +42,23 @@ def synthetic_folder(n_patients: int, seed: int, cfg: SimConfig, cache_dir=None,
 
     tag = hashlib.sha256(repr(cfg).encode()).hexdigest()[:8]
     out = cache_root(cache_dir) / "synthetic" / f"v{SIM_VERSION}_n{n_patients}_s{seed}_{tag}"
-    if not (out / "labels.csv").is_file():
+    if (out / "labels.csv").is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with locked(out.with_name(f".{out.name}.lock")):
+        if (out / "labels.csv").is_file():  # another process generated it while we waited
+            return out
+        for stale in out.parent.glob(f"{out.name}.tmp*"):  # a dead generation's: a live one would hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        write_cohort(tmp, n_patients, seed, cfg, workers=workers or min(2, os.cpu_count() or 1))
-        if (out / "labels.csv").is_file():  # another process finished first
+        try:
+            write_cohort(tmp, n_patients, seed, cfg, workers=workers or min(2, os.cpu_count() or 1))
+        except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            shutil.rmtree(out, ignore_errors=True)
-            os.replace(tmp, out)
+            raise_if_disk_full(e, tmp)
+            raise
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(tmp, out)
     return out
 
 

@@ -24,8 +24,9 @@ from bench.harness.executors.base import Executor, register_executor
 SERVER_HINT = (
     "start one tracking server and point the grid at it, e.g.\n"
     "  mlflow server --backend-store-uri sqlite:///$PWD/results/mlflow.db "
-    "--artifacts-destination $PWD/results/mlruns --host 0.0.0.0 --port 5000\n"
-    "  python -m bench run --grid G --executor ray --tracking-uri http://HOST:5000\n"
+    "--artifacts-destination $PWD/results/mlruns --host PRIVATE_IP --port 5000 --app-name basic-auth\n"
+    "  python -m bench run --grid G --executor ray --tracking-uri http://PRIVATE_IP:5000 (credentials in "
+    "MLFLOW_TRACKING_USERNAME/PASSWORD; README: Running a grid on a Ray cluster)\n"
     "or run one cell at a time (--executor local, or RayExecutor(workers=1))")
 
 
