@@ -84,3 +84,8 @@ class ExecutorError(BenchError):
 
 class ReportError(BenchError):
     """Tables or figures cannot be built: no MLflow store or no grid runs in the experiment (names both)."""
+
+
+class TrackedModelError(BenchError):
+    """A model cannot be found in or loaded from MLflow: unknown run or experiment, unfinished run, no model logged
+    (names the run or experiment)."""

@@ -68,6 +68,8 @@ def run_grid(grid: Grid, *, tracking_uri: str, results_dir: Path, cache_dir: Pat
     print(f"grid {grid.name}: {len(state.cells)} cells ({n_done_before} done, {len(todo)} to run, "
           f"{len(state.skipped)} incompatible pairs skipped); source {grid.source}", file=out, flush=True)
     client = tracking.client_for(tracking_uri)
+    if grid.description:  # shown as the experiment's description in the MLflow UI
+        client.set_experiment_tag(state.experiment_id, "mlflow.note.content", grid.description)
     for c in todo:  # close runs an interrupted invocation left RUNNING
         for r in state.runs.get(state.keys[c.label], []):
             if r.info.status == "RUNNING":

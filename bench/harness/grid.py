@@ -121,6 +121,7 @@ class Grid:
     split: dict[str, Any]
     eval: dict[str, Any]
     experiment: str = ""
+    description: str = ""  # the experiment's description in MLflow (`mlflow.note.content`)
 
     def expand(self) -> tuple[list[Cell], list[Skipped]]:
         from models import MODELS
@@ -225,4 +226,5 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
         eval=_section(doc, "eval", DEFAULT_EVAL, where),
         experiment=doc.get("experiment", f"repbench-{name}"),
+        description=str(doc.get("description", "")),
     )
