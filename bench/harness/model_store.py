@@ -20,6 +20,7 @@ this package installed (its version is in the model's metadata and requirements)
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import pickle
@@ -130,19 +131,21 @@ def _model_signature(task):
                                               ParamSpec("batch_size", "long", 64)]))
 
 
-def _requirements() -> list[str]:
-    """Pinned to what trained the model; given explicitly because MLflow's inference of them imports the model
-    in a subprocess (seconds per cell)."""
+@functools.cache
+def _requirements() -> tuple[str, ...]:
+    """What loading needs, pinned to what trained the model: this package (which brings the rest), and the
+    libraries whose objects are pickled in the model (torch and timm modules, scikit-learn PCA and scalers, numpy
+    arrays). Given explicitly because MLflow's inference imports the model in a subprocess (seconds per cell), and
+    kept short because MLflow checks each one against the environment on every save."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = []
-    for dist in ("ecg-repbench", "torch", "timm", "numpy", "pandas", "scipy", "scikit-learn", "PyWavelets",
-                 "numba", "mlflow"):
+    for dist in ("ecg-repbench", "torch", "timm", "scikit-learn", "numpy", "mlflow"):
         try:
             out.append(f"{dist}=={version(dist)}")
-        except PackageNotFoundError:
+        except PackageNotFoundError:  # e.g. run from a source checkout that was never pip-installed
             continue
-    return out
+    return tuple(out)
 
 
 def ensure_fitted(representation, cohort, train_rows: np.ndarray) -> None:
@@ -180,7 +183,7 @@ def save_model(path: Path, cell, task, representation, network, mlflow_model=Non
                 path, python_model=str(files / _ENTRY), mlflow_model=mlflow_model,
                 artifacts={"cell": str(files / _CELL), "representation": str(files / _REPRESENTATION),
                            "network": str(files / _NETWORK)},
-                signature=_model_signature(task), pip_requirements=_requirements(),
+                signature=_model_signature(task), pip_requirements=list(_requirements()),
                 metadata={"ecg_repbench_version": bench.__version__, "cell": cell.label})
 
 
