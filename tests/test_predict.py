@@ -99,11 +99,10 @@ def test_best_picks_the_validation_metric_among_finished_runs_with_a_model(tmp_p
     for name, tag, task, val, test, run_status, has_model in plan:
         run = client.create_run(exp, run_name=name, tags={"task": tag})
         rid = ids[name] = run.info.run_id
-        client.log_param(rid, "task.name", task)
         client.log_metric(rid, "val/best_auroc", val)
         client.log_metric(rid, "test/auroc", test)
         if has_model:
-            m = client.create_logged_model(exp, name="model", source_run_id=rid)
+            m = client.create_logged_model(exp, name="model", source_run_id=rid, params={"task_name": task})
             client.finalize_logged_model(m.model_id, "READY")
         client.set_terminated(rid, run_status)
     assert best_run(client, "repbench-best", "mi") == (ids["b"], "val/best_auroc", 0.80)

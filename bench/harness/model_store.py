@@ -10,9 +10,10 @@ the profile holds the split's counts.
 Model: a pyfunc (`BenchModel`, saved as MLflow "models from code": its code is this package, installed) holding
 the fitted representation (PCA, scalers: whatever `transform` needs, pickled), the trained network at its best
 validation epoch (the whole `nn.Module`, `torch.save`d, so loading never rebuilds it or looks for pretrained
-weights) and the task's output decoding (`Task.predict`, rebuilt from the task's name and params). `mlflow.pyfunc.load_model("runs:/<run id>/model").predict(x)` takes standardised signals
-`x` (n, 12, 5000) float32 mV and returns one row per ECG with the task's score columns, the same columns the run's
-`predictions.csv` holds as `score_*`. The runner logs through `MlflowClient` with explicit run ids, so the model is
+weights) and the task's output decoding (`Task.predict`, rebuilt from the task's name and params).
+`mlflow.pyfunc.load_model("runs:/<run id>/model").predict(x)` takes standardised signals `x` (n, 12, 5000) float32
+mV and returns one row per ECG with the task's score columns, the columns the run's `predictions.csv` holds as
+`score_*`. The runner logs through `MlflowClient` with explicit run ids, so the model is
 registered as an MLflow 3 LoggedModel by hand (what `mlflow.pyfunc.log_model(..., run_id=...)` does through the
 global tracking URI): created with `source_run_id`, saved with `mlflow.pyfunc.save_model`, its files uploaded with
 `log_model_artifacts`, linked to the run as an output (the UI's Models column) and finalised READY. Loading needs
@@ -94,9 +95,8 @@ class BenchModel(mlflow.pyfunc.PythonModel):
 
         from tasks import TASKS
 
-        spec = json.loads(Path(context.artifacts["cell"]).read_text())
-        self.spec = spec
-        self.task = TASKS.get(spec["task"]["name"])(**spec["task"]["params"])
+        self.spec = json.loads(Path(context.artifacts["cell"]).read_text())  # what the model is, for its users
+        self.task = TASKS.get(self.spec["task"]["name"])(**self.spec["task"]["params"])
         with open(context.artifacts["representation"], "rb") as f:
             self.representation = pickle.load(f)
         self.network = torch.load(context.artifacts["network"], map_location="cpu", weights_only=False).eval()
@@ -198,7 +198,7 @@ def log_model(client, run_id: str, experiment_id: str, cell, task, representatio
         return None
     ensure_fitted(representation, cohort, train_rows)
     logged = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
-                                        params={"cell": cell.label, "task": cell.task.id,
+                                        params={"cell": cell.label, "task": cell.task.id, "task_name": task.name,
                                                 "representation": cell.representation.id,
                                                 "model": cell.model.id, "seed": str(cell.seed)},
                                         model_type="ecg-repbench")
@@ -276,10 +276,12 @@ def best_run(client, experiment: str, task_id: str) -> tuple[str, str, float]:
     with_model = logged_models(client, exp.experiment_id, [r.info.run_id for r in runs])
     best: tuple[str, str, float] | None = None
     for r in runs:
-        task = TASKS.get(r.data.params.get("task.name", task_id))
+        if r.info.run_id not in with_model:
+            continue
+        task = TASKS.get(with_model[r.info.run_id].params["task_name"])
         metric = f"val/best_{task.primary_metric}"
         value = r.data.metrics.get(metric)
-        if r.info.run_id not in with_model or value is None:
+        if value is None:
             continue
         sign = 1.0 if task.higher_is_better else -1.0
         if best is None or sign * value > sign * best[2]:
