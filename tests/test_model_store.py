@@ -154,10 +154,11 @@ def test_model_carries_signature_package_version_and_its_weights_only(trained, t
 
 
 def test_log_model_false_logs_datasets_but_no_model(trained, tmp_path):
-    grid = load_grid(str(Path(trained["results"]).parent / "grid.toml"))
-    grid.name, grid.experiment = "store-nomodel", "repbench-store-nomodel"
+    text = GRID.replace('name = "store"', 'name = "store-nomodel"').replace("[eval]", "[eval]\nlog_model = false")
+    (tmp_path / "grid.toml").write_text(text)
+    grid = load_grid(str(tmp_path / "grid.toml"))
+    assert grid.eval["log_model"] is False
     grid.tasks, grid.representations, grid.models = grid.tasks[:1], grid.representations[1:], grid.models[1:]
-    grid.eval["log_model"] = False
     results = tmp_path / "results"
     assert run_grid(grid, tracking_uri=default_tracking_uri(results), results_dir=results,
                     cache_dir=trained["cache"], device="cpu", progress=False) == 0

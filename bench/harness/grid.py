@@ -38,6 +38,8 @@ DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_colu
 #: that leakage inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
 OPTIONAL_SPLIT = frozenset({"record_wise_LEAKY"})
 DEFAULT_EVAL: dict[str, Any] = {"n_boot": 200, "boot_seed": 0, "gradcam_ecgs": 2}
+#: `log_model = false` keeps the trained model out of MLflow (read with a default of true by harness.model_store)
+OPTIONAL_EVAL = frozenset({"log_model"})
 AXES = ("tasks", "representations", "models")
 
 
@@ -224,7 +226,7 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         models=_entries(doc, "models", where),
         train=_section(doc, "train", DEFAULT_TRAIN, where),
         split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
-        eval=_section(doc, "eval", DEFAULT_EVAL, where),
+        eval=_section(doc, "eval", DEFAULT_EVAL, where, OPTIONAL_EVAL),
         experiment=doc.get("experiment", f"repbench-{name}"),
         description=str(doc.get("description", "")),
     )
