@@ -88,6 +88,8 @@ class ReportError(BenchError):
 
 class UsageError(BenchError):
     """Command-line flags that cannot go together or are out of range (names the flags)."""
+
+
 class DiskFullError(BenchError):
     """Not enough free space for a file of known size (names the path, the bytes needed and the bytes free);
     raised before the file is written, so a full disk never becomes a SIGBUS in a memory map."""
@@ -95,3 +97,8 @@ class DiskFullError(BenchError):
 
 class TrackingError(BenchError):
     """The MLflow tracking store cannot be used as given (e.g. credentials written into the tracking URI)."""
+
+
+class TrackedModelError(BenchError):
+    """A model cannot be found in or loaded from MLflow: unknown run or experiment, unfinished run, no model logged
+    (names the run or experiment)."""

@@ -1,7 +1,8 @@
 """Representation cache: each representation of each cohort computed once and memory-mapped.
 
 An entry is a folder `<cache dir>/representations/<representation>-<key>/` holding `features.npy` (row i = cohort.signals[i],
-opened with `mmap_mode="r"`) and `meta.json` (what was built, from what, how long it took). The key hashes the
+opened with `mmap_mode="r"`), `meta.json` (what was built, from what, how long it took) and, for a fitted
+representation, `fitted.pkl` (what its `transform` needs, so a trained model can be saved with it). The key hashes the
 cache format, the representation's name, class, version and parameters (`get_params`), the cohort fingerprint and,
 for representations that fit on data (`fits_data`), the training rows. Arrays are stored in the dtype the
 representation returns: uint8 images, float32 sequences and vectors (exact; no lossy float16).
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import time
 import uuid
@@ -34,6 +36,7 @@ CACHE_FORMAT = 1
 SUBDIR = "representations"
 FEATURES = "features.npy"
 META = "meta.json"
+FITTED = "fitted.pkl"  # the fitted representation (fits_data only): a hit restores it, so `rep` can be saved
 _CHUNK_BYTES = 64 << 20  # transform this many output bytes at a time
 _LAST: dict = {}
 
@@ -84,6 +87,8 @@ def _build(rep, signals: np.ndarray, train_idx: np.ndarray, tmp: Path, spec: dic
     t0 = time.perf_counter()
     if getattr(rep, "fits_data", False):
         rep.fit(signals[np.sort(np.asarray(train_idx, dtype=np.int64))])
+        with open(tmp / FITTED, "wb") as f:
+            pickle.dump(rep, f, protocol=pickle.HIGHEST_PROTOCOL)
     fit_s = time.perf_counter() - t0
     n = len(signals)
     shape = tuple(int(s) for s in rep.output_shape())
@@ -121,7 +126,7 @@ def build_features(rep, cohort, train_idx: np.ndarray, cache_dir=None) -> np.nda
     """(n, *rep.output_shape()) model inputs for every row of the cohort, read-only and memory-mapped.
 
     Fitted representations are fitted on `cohort.signals[train_idx]` only. On a miss `rep` is fitted in place;
-    on a hit it is left as given. `last_build_stats()` tells which happened and what it cost.
+    on a hit it gets the fitted state stored with the entry (entries from before that was stored leave it as given). `last_build_stats()` tells which happened and what it cost.
     """
     root = cache_root(cache_dir) / SUBDIR
     root.mkdir(parents=True, exist_ok=True)
@@ -149,9 +154,20 @@ def build_features(rep, cohort, train_idx: np.ndarray, cache_dir=None) -> np.nda
                 _LAST.update(meta, hit=False, path=str(entry), key=name, wall_s=time.perf_counter() - t0)
                 return _open(entry)
     meta = json.loads((entry / META).read_text())
+    if (entry / FITTED).is_file():
+        _restore_fitted(rep, entry / FITTED)
     _LAST.clear()
     _LAST.update(meta, hit=True, path=str(entry), key=name, wall_s=time.perf_counter() - t0)
     return _open(entry)
+
+
+def _restore_fitted(rep, path: Path) -> None:
+    """Give `rep` the fitted attributes (`*_`) of the representation the entry was built with."""
+    with open(path, "rb") as f:
+        fitted = pickle.load(f)
+    for name, value in vars(fitted).items():
+        if name.endswith("_") and not name.startswith("_"):
+            setattr(rep, name, value)
 
 
 def last_build_stats() -> dict:

@@ -57,6 +57,9 @@ def run_grid(grid: Grid, *, tracking_uri: str, results_dir: Path, cache_dir: Pat
     tracking.check_tracking_uri(tracking_uri)
     state = grid_state(grid, tracking_uri, results_dir)
     leases = tracking.CellLeases(results_dir)
+    if grid.description:  # shown as the experiment's description in the MLflow UI
+        tracking.client_for(tracking_uri).set_experiment_tag(state.experiment_id, "mlflow.note.content",
+                                                             grid.description)
     try:
         todo, elsewhere = _lease_cells(state, leases, rerun, max_cells)
         n_done_before = sum(s == "done" for s in state.status.values())

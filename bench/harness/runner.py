@@ -211,6 +211,9 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     _log_json(client, run_id, tmp, "split.json", {
         k: records["ecg_id"].astype(str).iloc[getattr(split, k)].tolist() for k in ("train", "val", "test")})
     _log_gradcam(cell, client, run_id, tmp, model, rep.kind, features, test_rows, test_records, task)
+    from bench.harness import model_store
+    model_store.log_datasets(client, run_id, cohort, records, split)
+    model_store.log_model(client, run_id, ctx.experiment_id, cell, task, rep, model, cohort, sub[split.train])
     primary = f"test/{task.primary_metric}"
     return primary, float(metrics.get(primary, float("nan")))
 
