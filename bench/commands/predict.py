@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.commands._common import add_store_options, resolve_store
+from bench.commands._common import add_store_options, resolve_paths
 
 #: WFDB signal files read through their header (`.hea`): listed only when no header of the same name is beside them
 _WFDB_COMPANIONS = (".dat", ".mat", ".xyz")
@@ -90,25 +90,21 @@ def score_files(model, files: list[tuple[Path, str]], device: str = "cpu"):
 
 
 def run(args) -> int:
-    from bench.base.errors import BenchError
+    from bench.base.errors import UsageError
     from bench.harness import model_store
     from bench.harness.tracking import client_for
 
-    _, uri = resolve_store(args)
-    try:
-        client = client_for(uri)
-        if args.best:
-            if not args.experiment or not args.task:
-                raise BenchError("--best needs --experiment NAME and --task T")
-            run_id, metric, value = model_store.best_run(client, args.experiment, args.task)
-            print(f"bench predict: best {args.task} cell of {args.experiment}: run {run_id} "
-                  f"({metric} = {value:.4f})", file=sys.stderr)
-        else:
-            run_id = args.run
-        model = model_store.load_run_model(client, run_id)
-    except BenchError as e:
-        print(f"bench predict: error: {e}", file=sys.stderr)
-        return 2
+    uri = resolve_paths(args).tracking_uri
+    client = client_for(uri)
+    if args.best:
+        if not args.experiment or not args.task:
+            raise UsageError("--best needs --experiment NAME and --task T")
+        run_id, metric, value = model_store.best_run(client, args.experiment, args.task)
+        print(f"bench predict: best {args.task} cell of {args.experiment}: run {run_id} "
+              f"({metric} = {value:.4f})", file=sys.stderr)
+    else:
+        run_id = args.run
+    model = model_store.load_run_model(client, run_id)  # a TrackedModelError is one line (bench.cli)
     files = ecg_files(args.paths)
     table = score_files(model, files, args.device)
     if args.out:
