@@ -33,49 +33,62 @@ def solve_small(a, g):
 
 # ---- logistic recalibration ------------------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _logistic_nll(y, x, offset, w, beta):
-    total = 0.0
+def _logistic_pass(y, x, offset, w, beta, grad, hess):
+    """Negative log-likelihood of y ~ [1, x][:p] + offset at beta, and into grad/hess its score and information
+    (one exp and one log1p per row: expit and logaddexp share exp(-|eta|))."""
+    two = len(beta) == 2
+    nll = g0 = g1 = h00 = h01 = h11 = 0.0
     for i in range(len(y)):
         if w[i] == 0.0:
             continue
-        eta = beta[0] + (x[i] * beta[1] if len(beta) == 2 else 0.0) + offset[i]
-        total += w[i] * (max(eta, 0.0) + np.log1p(np.exp(-abs(eta))) - y[i] * eta)
-    return total
+        eta = beta[0] + (x[i] * beta[1] if two else 0.0) + offset[i]
+        e = np.exp(-abs(eta))
+        nll += w[i] * (max(eta, 0.0) + np.log1p(e) - y[i] * eta)
+        prob = 1.0 / (1.0 + e) if eta >= 0 else e / (1.0 + e)
+        resid = w[i] * (y[i] - prob)
+        curv = w[i] * prob * (1.0 - prob)
+        g0 += resid
+        h00 += curv
+        if two:
+            g1 += x[i] * resid
+            h01 += x[i] * curv
+            h11 += x[i] * x[i] * curv
+    grad[0] = g0
+    hess[0, 0] = h00
+    if two:
+        grad[1] = g1
+        hess[0, 1] = hess[1, 0] = h01
+        hess[1, 1] = h11
+    return nll
 
 
 @numba.njit(cache=True, nogil=True)
 def logistic_one(y, x, offset, w, p, n_iter):
-    """Coefficients of y ~ [1, x][:p] + offset (weighted ML), NaN where `logistic_fit` gives NaN."""
+    """Coefficients of y ~ [1, x][:p] + offset (weighted ML), NaN where `calibration.logistic_fit` gives NaN: its
+    Newton steps, step halving and stopping rules, with the derivatives of an accepted step reused."""
     beta = np.zeros(p)
     step = np.zeros(p)
-    cur = _logistic_nll(y, x, offset, w, beta)
+    grad, hess = np.zeros(p), np.zeros((p, p))
+    cand_grad, cand_hess = np.zeros(p), np.zeros((p, p))
+    cur = _logistic_pass(y, x, offset, w, beta, grad, hess)
     for _ in range(n_iter):
-        grad = np.zeros(p)
-        hess = np.zeros((p, p))
-        for i in range(len(y)):
-            if w[i] == 0.0:
-                continue
-            eta = beta[0] + (x[i] * beta[1] if p == 2 else 0.0) + offset[i]
-            prob = 1.0 / (1.0 + np.exp(-eta))
-            resid = w[i] * (y[i] - prob)
-            curv = w[i] * prob * (1.0 - prob)
-            grad[0] += resid
-            hess[0, 0] += curv
-            if p == 2:
-                grad[1] += x[i] * resid
-                hess[0, 1] += x[i] * curv
-                hess[1, 1] += x[i] * x[i] * curv
-        if p == 2:
-            hess[1, 0] = hess[0, 1]
         solved = solve_small(hess, grad)
         if solved is None:
             return np.full(p, np.nan)
         step = solved
         t = 1.0
-        while t > 1e-8 and _logistic_nll(y, x, offset, w, beta + t * step) > cur + 1e-12:
+        new = np.nan
+        evaluated = False
+        while t > 1e-8:
+            new = _logistic_pass(y, x, offset, w, beta + t * step, cand_grad, cand_hess)
+            if not new > cur + 1e-12 * (1 + abs(cur)):
+                evaluated = True
+                break
             t /= 2
         beta = beta + t * step
-        new = _logistic_nll(y, x, offset, w, beta)
+        if not evaluated:
+            new = _logistic_pass(y, x, offset, w, beta, cand_grad, cand_hess)
+        grad[:], hess[:, :] = cand_grad, cand_hess
         if abs(cur - new) < 1e-10 * (1 + abs(cur)) and np.max(np.abs(t * step)) < 1e-8:
             return beta
         cur = new
@@ -192,7 +205,7 @@ def cox_one(t, e, x, w, horizon, n_iter):
         new_ll = ll
         while s > 1e-8:
             new_ll = _cox_pass(z, w, e, t, beta + s * step, cand_grad, cand_hess)
-            if new_ll >= ll - 1e-12:
+            if new_ll >= ll - 1e-12 * (1 + abs(ll)):
                 break
             s /= 2
         beta = beta + s * step  # (the derivatives kept are those of the last candidate tried, as in cox_breslow)

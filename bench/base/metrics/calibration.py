@@ -56,7 +56,9 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, w: np.
         except np.linalg.LinAlgError:
             return np.full(design.shape[1], NAN)
         t = 1.0
-        while t > 1e-8 and nll(beta + t * step) > cur + 1e-12:
+        # a step is refused only if it worsens the fit beyond the rounding of a sum of n terms; refusing on
+        # rounding noise would stop up to half a step short of the optimum
+        while t > 1e-8 and nll(beta + t * step) > cur + 1e-12 * (1 + abs(cur)):
             t /= 2
         beta = beta + t * step
         new = nll(beta)

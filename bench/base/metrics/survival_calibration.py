@@ -94,7 +94,7 @@ def cox_breslow(time, event, x, w, n_iter: int = 60):
         s = 1.0
         while s > 1e-8:
             cand = parts(beta + s * step)
-            if cand[3] >= ll - 1e-12:
+            if cand[3] >= ll - 1e-12 * (1 + abs(ll)):  # refuse only beyond rounding (see logistic_fit)
                 break
             s /= 2
         beta = beta + s * step
