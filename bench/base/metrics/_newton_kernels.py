@@ -1,11 +1,11 @@
 """Compiled per-resample Newton fits: the weighted logistic recalibration fit (calibration slope and intercept) and
 the weighted Breslow Cox fit behind ICI, E50 and the Cox calibration slope.
 
-Each bootstrap resample needs its own fit; in numba a resample's fit runs on its own rows with no array
-allocation per iteration, blocks of resamples on threads (`_threads`). The steps (start, Newton step, step halving, stopping rules,
+Each bootstrap resample needs its own fit; compiled with numba, a resample's fit is a few passes over its own rows,
+blocks of resamples on threads (`_threads`). The steps (start, Newton step, step halving, stopping rules,
 standardisation, Breslow baseline) are those of `calibration.logistic_fit` and `survival_calibration.cox_breslow`,
-line for line, so the values agree with them to rounding (tests/test_metrics_batch.py); only p <= 2 covariates
-(cloglog risk, plus one restricted-cubic-spline column) are needed, so the linear solves are written out.
+so the values agree with them to rounding (tests/test_metrics_batch.py); only p <= 2 covariates (cloglog risk,
+plus one restricted-cubic-spline column) are needed, so the sums and linear solves are written out.
 """
 from __future__ import annotations
 

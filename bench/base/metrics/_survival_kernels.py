@@ -3,8 +3,9 @@
 Times and risks are sorted once per call; per resample the censoring Kaplan-Meier curve is one pass over the
 tied-time groups, Harrell's and Uno's C a Fenwick-tree sweep over descending time (O(n log n) instead of the
 plain function's n x n comparison), the time-dependent AUC, IPCW Brier and decile calibration one pass each;
-blocks of resamples run on threads (`_threads`). numba, because no survival library takes many weight vectors at once. Each kernel
-follows its plain metric step for step (the reference it is tested against, tests/test_metrics_batch.py).
+blocks of resamples run on threads (`_threads`). numba, because no survival library takes many weight vectors at
+once. Each kernel follows its plain metric step for step (the reference it is tested against,
+tests/test_metrics_batch.py).
 """
 from __future__ import annotations
 

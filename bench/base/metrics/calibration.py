@@ -103,8 +103,8 @@ def ece(y: np.ndarray, prob: np.ndarray, *, sample_weight=None, n_bins: int = 10
 
 
 def _calib_slope_batch(y, prob, *, weights):
-    return over_row_blocks(N.logistic_rows, weights, (np.asarray(y) == 1).astype(float), _logit(prob), np.zeros(len(prob)),
-                           2, 1, 50)
+    y = (np.asarray(y) == 1).astype(float)
+    return over_row_blocks(N.logistic_rows, weights, y, _logit(prob), np.zeros(len(prob)), 2, 1, 50)
 
 
 @register_metric("calib_slope", higher_is_better=None, batch=_calib_slope_batch)
@@ -117,8 +117,8 @@ def calib_slope(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> float
 
 
 def _calib_intercept_batch(y, prob, *, weights):
-    return over_row_blocks(N.logistic_rows, weights, (np.asarray(y) == 1).astype(float), np.zeros(len(prob)), _logit(prob),
-                           1, 0, 50)
+    y = (np.asarray(y) == 1).astype(float)
+    return over_row_blocks(N.logistic_rows, weights, y, np.zeros(len(prob)), _logit(prob), 1, 0, 50)
 
 
 @register_metric("calib_intercept", higher_is_better=None, batch=_calib_intercept_batch)

@@ -74,7 +74,8 @@ def accuracy(y: np.ndarray, score: np.ndarray, *, sample_weight=None, threshold:
 
 def _sens_at_spec_batch(y, score, *, weights, specificity: float = 0.9):
     order, group, n_groups = R.tie_groups(score, descending=True)
-    return over_row_blocks(R.sens_at_spec_rows, weights, np.asarray(y) == 1, order, group, n_groups, 1.0 - specificity + 1e-12)
+    max_fpr = 1.0 - specificity + 1e-12
+    return over_row_blocks(R.sens_at_spec_rows, weights, np.asarray(y) == 1, order, group, n_groups, max_fpr)
 
 
 @register_metric("sens_at_spec", higher_is_better=True, batch=_sens_at_spec_batch)

@@ -121,7 +121,7 @@ def _uno_c_batch(time, event, risk, *, weights, tau: float | None = None):
     uniq, _, time_group = K.time_groups(time)
     keep = event if tau is None else event & (time < tau)
     return over_row_blocks(K.uno_rows, weights, time, _latest_first(time), event, keep, time_group, len(uniq),
-                      *K.tie_bounds(risk, _TIE_TOL))
+                           *K.tie_bounds(risk, _TIE_TOL))
 
 
 @register_metric("uno_c", higher_is_better=True, batch=_uno_c_batch)
@@ -167,7 +167,7 @@ def _brier_batch(time, event, surv, times, weights, integrated: bool) -> np.ndar
     uniq, _, time_group = K.time_groups(time)
     times = np.asarray(times, dtype=float)
     return over_row_blocks(K.brier_rows, weights, time, event, np.ascontiguousarray(surv, dtype=float), times,
-                        np.searchsorted(uniq, times, side="left"), time_group, len(uniq), integrated)
+                           np.searchsorted(uniq, times, side="left"), time_group, len(uniq), integrated)
 
 
 def _brier_at_batch(time, event, surv_t, *, weights, t: float):
@@ -235,7 +235,7 @@ def km_calibration_table(time, event, risk, *, sample_weight=None, t: float, n_g
 def _km_calibration_error_batch(time, event, risk, *, weights, t: float, n_groups: int = 10):
     time, event, risk, _ = _prepare(time, event, risk, None, None)
     return over_row_blocks(K.km_calibration_rows, weights, time, np.argsort(time, kind="mergesort"), event, risk,
-                                 np.argsort(risk, kind="mergesort"), float(t), int(n_groups))
+                           np.argsort(risk, kind="mergesort"), float(t), int(n_groups))
 
 
 @register_metric("km_calibration_error", higher_is_better=False, batch=_km_calibration_error_batch)

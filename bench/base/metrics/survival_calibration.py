@@ -203,7 +203,8 @@ def e50(time, event, risk, *, sample_weight=None, t: float) -> float:
 
 def _cox_calib_slope_batch(time, event, risk, *, weights, t: float):
     time, event, risk, _ = _prepare(time, event, risk, None, t)
-    return over_row_blocks(N.cox_slope_rows, weights, time, event, cloglog_risk(risk), np.argsort(time, kind="mergesort"), 60)
+    by_time = np.argsort(time, kind="mergesort")
+    return over_row_blocks(N.cox_slope_rows, weights, time, event, cloglog_risk(risk), by_time, 60)
 
 
 @register_metric("cox_calib_slope", higher_is_better=None, batch=_cox_calib_slope_batch)
