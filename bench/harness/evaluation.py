@@ -15,7 +15,8 @@ import pandas as pd
 from bench.base.bootstrap import CI_LEVEL, bootstrap_indices, percentile_ci, resample_rows, resample_weights
 from bench.base.metrics import MetricCall, evaluate_calls
 
-Evaluator = Callable[[np.ndarray | None], dict[str, float]]
+#: None -> point metrics {key: value}; a (n_boot, n_rows) weight matrix -> {key: (n_boot,) values}.
+Evaluator = Callable[[np.ndarray | None], dict]
 
 
 def _describe(call: MetricCall) -> dict:
@@ -36,7 +37,11 @@ def _evaluator(task, records: pd.DataFrame, scores: pd.DataFrame,
         calls = list(task.metric_calls(records, scores)) + extra
         return (lambda w: evaluate_calls(calls, w)), {c.key: _describe(c) for c in calls}
 
-    def generic(w: np.ndarray | None) -> dict[str, float]:
+    def generic(w: np.ndarray | None) -> dict:
+        if w is not None and np.ndim(w) == 2:
+            per = [generic(row) for row in w]  # one resample at a time
+            keys = dict.fromkeys(k for p in per for k in p)
+            return {k: np.array([p.get(k, np.nan) for p in per], dtype=float) for k in keys}
         out: dict[str, float] = {}
         if w is None:
             out.update(task.evaluate(records, scores))
@@ -86,9 +91,9 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     info_rows = []
     for prefix, (run, described) in groups.items():
         point = run(None)
-        boot = [run(weights[b]) for b in range(len(weights))]
+        boot = run(weights)  # every resample at once: key -> (n_boot,) values
         for key, value in point.items():
-            values = np.array([b.get(key, np.nan) for b in boot], dtype=float)
+            values = np.asarray(boot.get(key, np.full(len(weights), np.nan)), dtype=float)
             lo, hi = percentile_ci(values, level)
             metrics[f"{prefix}/{key}"] = float(value)
             metrics[f"{prefix}/{key}_lo"] = lo

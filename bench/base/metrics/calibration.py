@@ -4,14 +4,18 @@ and intercept, and the mean distance to a known true risk (simulated cohorts' or
 Slope and intercept follow Steyerberg (Clinical Prediction Models, ch. 15): slope = b in
 logit P(y) = a + b * logit(p); intercept = calibration-in-the-large, a in logit P(y) = a + 1 * logit(p) (offset).
 The two small weighted logistic fits are Newton iterations written here because scikit-learn's
-LogisticRegression has no offset term; the slope fit is tested against scikit-learn.
+LogisticRegression has no offset term; the slope fit is tested against scikit-learn. Each metric's batch form
+(a whole bootstrap weight matrix at once) sits just above it: means as matrix products, the fits per resample in
+the compiled kernels of `_newton_kernels`.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.special import expit
 
-from bench.base.metrics import as_weights, register_metric, weighted_mean
+from bench.base.metrics import _newton_kernels as N
+from bench.base.metrics import as_weights, register_metric, weighted_mean, weighted_means
+from bench.base.metrics._threads import over_row_blocks
 
 NAN = float("nan")
 _EPS = 1e-6
@@ -52,7 +56,9 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, w: np.
         except np.linalg.LinAlgError:
             return np.full(design.shape[1], NAN)
         t = 1.0
-        while t > 1e-8 and nll(beta + t * step) > cur + 1e-12:
+        # a step is refused only if it worsens the fit beyond the rounding of a sum of n terms; refusing on
+        # rounding noise would stop up to half a step short of the optimum
+        while t > 1e-8 and nll(beta + t * step) > cur + 1e-12 * (1 + abs(cur)):
             t /= 2
         beta = beta + t * step
         new = nll(beta)
@@ -62,14 +68,27 @@ def logistic_fit(y: np.ndarray, x: np.ndarray | None, offset: np.ndarray, w: np.
     return beta if np.max(np.abs(step)) < 1e-5 else np.full(design.shape[1], NAN)
 
 
-@register_metric("brier", higher_is_better=False)
+def _brier_batch(y, prob, *, weights):
+    return weighted_means((np.asarray(prob, float) - (np.asarray(y) == 1)) ** 2, weights)
+
+
+@register_metric("brier", higher_is_better=False, batch=_brier_batch)
 def brier(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> float:
     """Mean squared difference between the predicted probability and the 0/1 outcome."""
     w = as_weights(sample_weight, len(prob))
     return weighted_mean((np.asarray(prob, float) - (np.asarray(y) == 1)) ** 2, w)
 
 
-@register_metric("ece", higher_is_better=False)
+def _ece_batch(y, prob, *, weights, n_bins: int = 10):
+    prob = np.asarray(prob, dtype=float)
+    in_bin = np.clip((prob * n_bins).astype(int), 0, n_bins - 1)[:, None] == np.arange(n_bins)[None, :]
+    gap = weights @ (in_bin * prob[:, None]) - weights @ (in_bin * (np.asarray(y) == 1)[:, None])
+    total = weights.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, np.abs(gap).sum(axis=1) / total, NAN)
+
+
+@register_metric("ece", higher_is_better=False, batch=_ece_batch)
 def ece(y: np.ndarray, prob: np.ndarray, *, sample_weight=None, n_bins: int = 10) -> float:
     """Expected calibration error: sum over equal-width probability bins of (bin share) x |mean p - event rate|."""
     prob = np.asarray(prob, dtype=float)
@@ -83,7 +102,12 @@ def ece(y: np.ndarray, prob: np.ndarray, *, sample_weight=None, n_bins: int = 10
     return float(np.abs(pb - yb).sum() / total)
 
 
-@register_metric("calib_slope", higher_is_better=None)
+def _calib_slope_batch(y, prob, *, weights):
+    y = (np.asarray(y) == 1).astype(float)
+    return over_row_blocks(N.logistic_rows, weights, y, _logit(prob), np.zeros(len(prob)), 2, 1, 50)
+
+
+@register_metric("calib_slope", higher_is_better=None, batch=_calib_slope_batch)
 def calib_slope(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> float:
     """b in logit P(y=1) = a + b logit(p); 1 is ideal, < 1 means over-confident predictions."""
     w = as_weights(sample_weight, len(prob))
@@ -92,7 +116,12 @@ def calib_slope(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> float
     return float(logistic_fit(y, _logit(prob), np.zeros(len(prob)), w)[1])
 
 
-@register_metric("calib_intercept", higher_is_better=None)
+def _calib_intercept_batch(y, prob, *, weights):
+    y = (np.asarray(y) == 1).astype(float)
+    return over_row_blocks(N.logistic_rows, weights, y, np.zeros(len(prob)), _logit(prob), 1, 0, 50)
+
+
+@register_metric("calib_intercept", higher_is_better=None, batch=_calib_intercept_batch)
 def calib_intercept(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> float:
     """Calibration-in-the-large: a in logit P(y=1) = a + logit(p); 0 is ideal, > 0 means risks too low."""
     w = as_weights(sample_weight, len(prob))
@@ -101,7 +130,12 @@ def calib_intercept(y: np.ndarray, prob: np.ndarray, *, sample_weight=None) -> f
     return float(logistic_fit(y, None, _logit(prob), w)[0])
 
 
-@register_metric("mean_abs_diff", higher_is_better=False)
+def _mean_abs_diff_batch(risk, true_risk, *, weights):
+    d = np.abs(np.asarray(risk, float) - np.asarray(true_risk, float))
+    return weighted_means(d.mean(axis=1) if d.ndim == 2 else d, weights)
+
+
+@register_metric("mean_abs_diff", higher_is_better=False, batch=_mean_abs_diff_batch)
 def mean_abs_diff(risk: np.ndarray, true_risk: np.ndarray, *, sample_weight=None) -> float:
     """Mean |predicted risk - true risk| over rows (and over columns for (n, k) class probabilities): the
     calibration error against a simulated cohort's oracle."""

@@ -13,12 +13,18 @@ the time of interest, G(t-): the probability of still being under observation at
 censoring time this equals scikit-survival's G(t). Controls at t are the rows with T > t, or censored at T == t
 (observed event-free through t), so a cohort administratively censored exactly at the horizon still has
 controls at the horizon.
+
+Each metric's batch form (a whole bootstrap weight matrix at once) sits just above it and runs the compiled
+kernels of `_survival_kernels` on inputs sorted once.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from bench.base.metrics import _survival_kernels as K
 from bench.base.metrics import as_weights, register_metric, weighted_mean
+from bench.base.metrics._rank_kernels import tie_groups
+from bench.base.metrics._threads import over_row_blocks
 from bench.base.metrics.classification import auroc
 
 NAN = float("nan")
@@ -94,14 +100,31 @@ def _prepare(time, event, risk, sample_weight, horizon):
     return time, event, risk, w
 
 
-@register_metric("harrell_c", higher_is_better=True)
+def _latest_first(time: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.argsort(time, kind="mergesort")[::-1])
+
+
+def _harrell_c_batch(time, event, risk, *, weights, horizon: float | None = None):
+    time, event, risk, _ = _prepare(time, event, risk, None, horizon)
+    return over_row_blocks(K.harrell_rows, weights, time, _latest_first(time), event, *K.tie_bounds(risk, _TIE_TOL))
+
+
+@register_metric("harrell_c", higher_is_better=True, batch=_harrell_c_batch)
 def harrell_c(time, event, risk, *, sample_weight=None, horizon: float | None = None) -> float:
     """Harrell's concordance index; with `horizon`, follow-up is cut there (later events count as censored)."""
     time, event, risk, w = _prepare(time, event, risk, sample_weight, horizon)
     return _concordance(time, event, risk, w, w * event)
 
 
-@register_metric("uno_c", higher_is_better=True)
+def _uno_c_batch(time, event, risk, *, weights, tau: float | None = None):
+    time, event, risk, _ = _prepare(time, event, risk, None, None)
+    uniq, _, time_group = K.time_groups(time)
+    keep = event if tau is None else event & (time < tau)
+    return over_row_blocks(K.uno_rows, weights, time, _latest_first(time), event, keep, time_group, len(uniq),
+                           *K.tie_bounds(risk, _TIE_TOL))
+
+
+@register_metric("uno_c", higher_is_better=True, batch=_uno_c_batch)
 def uno_c(time, event, risk, *, sample_weight=None, tau: float | None = None) -> float:
     """Uno's IPCW concordance up to `tau`: event rows i with T_i < tau weighted by G(T_i-)^-2."""
     time, event, risk, w = _prepare(time, event, risk, sample_weight, None)
@@ -110,7 +133,15 @@ def uno_c(time, event, risk, *, sample_weight=None, tau: float | None = None) ->
     return _concordance(time, event, risk, w, w * keep * _inverse(g) ** 2)
 
 
-@register_metric("cumulative_dynamic_auc", higher_is_better=True)
+def _cumulative_dynamic_auc_batch(time, event, risk, *, weights, t: float):
+    time, event, risk, _ = _prepare(time, event, risk, None, None)
+    case = event & (time <= t)
+    control = (time > t) | ((time == t) & ~event)
+    uniq, _, time_group = K.time_groups(time)
+    return over_row_blocks(K.dynamic_auc_rows, weights, case, control, event, time_group, len(uniq), *tie_groups(risk))
+
+
+@register_metric("cumulative_dynamic_auc", higher_is_better=True, batch=_cumulative_dynamic_auc_batch)
 def cumulative_dynamic_auc(time, event, risk, *, sample_weight=None, t: float) -> float:
     """AUC at time t between cases (event by t, IPCW-weighted) and controls (event-free beyond t)."""
     time, event, risk, w = _prepare(time, event, risk, sample_weight, None)
@@ -132,7 +163,19 @@ def _brier_terms(time, event, w, surv: np.ndarray, times: np.ndarray) -> np.ndar
     return (w @ terms) / w.sum()
 
 
-@register_metric("brier_at", higher_is_better=False)
+def _brier_batch(time, event, surv, times, weights, integrated: bool) -> np.ndarray:
+    uniq, _, time_group = K.time_groups(time)
+    times = np.asarray(times, dtype=float)
+    return over_row_blocks(K.brier_rows, weights, time, event, np.ascontiguousarray(surv, dtype=float), times,
+                           np.searchsorted(uniq, times, side="left"), time_group, len(uniq), integrated)
+
+
+def _brier_at_batch(time, event, surv_t, *, weights, t: float):
+    time, event, surv_t, _ = _prepare(time, event, surv_t, None, None)
+    return _brier_batch(time, event, surv_t[:, None], [float(t)], weights, integrated=False)
+
+
+@register_metric("brier_at", higher_is_better=False, batch=_brier_at_batch)
 def brier_at(time, event, surv_t, *, sample_weight=None, t: float) -> float:
     """IPCW Brier score of the predicted survival S(t) at time t (Graf et al. 1999)."""
     time, event, surv_t, w = _prepare(time, event, surv_t, sample_weight, None)
@@ -141,7 +184,12 @@ def brier_at(time, event, surv_t, *, sample_weight=None, t: float) -> float:
     return float(_brier_terms(time, event, w, surv_t[:, None], np.array([float(t)]))[0])
 
 
-@register_metric("integrated_brier", higher_is_better=False)
+def _integrated_brier_batch(time, event, surv, *, weights, times):
+    time, event, _, _ = _prepare(time, event, np.zeros(len(time)), None, None)
+    return _brier_batch(time, event, surv, times, weights, integrated=True)
+
+
+@register_metric("integrated_brier", higher_is_better=False, batch=_integrated_brier_batch)
 def integrated_brier(time, event, surv, *, sample_weight=None, times) -> float:
     """Trapezoid integral of the IPCW Brier score over `times` (columns of surv) / (last - first time).
 
@@ -184,7 +232,13 @@ def km_calibration_table(time, event, risk, *, sample_weight=None, t: float, n_g
     return np.array(rows, dtype=float).reshape(-1, 4)
 
 
-@register_metric("km_calibration_error", higher_is_better=False)
+def _km_calibration_error_batch(time, event, risk, *, weights, t: float, n_groups: int = 10):
+    time, event, risk, _ = _prepare(time, event, risk, None, None)
+    return over_row_blocks(K.km_calibration_rows, weights, time, np.argsort(time, kind="mergesort"), event, risk,
+                           np.argsort(risk, kind="mergesort"), float(t), int(n_groups))
+
+
+@register_metric("km_calibration_error", higher_is_better=False, batch=_km_calibration_error_batch)
 def km_calibration_error(time, event, risk, *, sample_weight=None, t: float, n_groups: int = 10) -> float:
     """Calibration error at t: weighted mean over risk deciles of |mean predicted risk - Kaplan-Meier risk|."""
     tab = km_calibration_table(time, event, risk, sample_weight=sample_weight, t=t, n_groups=n_groups)

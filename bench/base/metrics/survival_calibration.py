@@ -8,15 +8,19 @@ the 10th/50th/90th percentiles) of cloglog(predicted risk at t); ICI is the mean
 
 The weighted Breslow Cox fit is a few lines of Newton-Raphson here because it runs once per bootstrap resample
 (lifelines' CoxPHFitter costs tens of ms a fit); Breslow ties make integer weights identical to duplicated
-rows. Tested against lifelines' CoxPHFitter.
+rows. Tested against lifelines' CoxPHFitter. The batch forms (a whole bootstrap weight matrix at once) run the
+same fit per resample in the compiled kernels of `_newton_kernels`.
 """
 from __future__ import annotations
 
 import hashlib
+import weakref
 
 import numpy as np
 
+from bench.base.metrics import _newton_kernels as N
 from bench.base.metrics import as_weights, register_metric
+from bench.base.metrics._threads import over_row_blocks
 from bench.base.metrics.survival import _prepare
 
 NAN = float("nan")
@@ -90,7 +94,7 @@ def cox_breslow(time, event, x, w, n_iter: int = 60):
         s = 1.0
         while s > 1e-8:
             cand = parts(beta + s * step)
-            if cand[3] >= ll - 1e-12:
+            if cand[3] >= ll - 1e-12 * (1 + abs(ll)):  # refuse only beyond rounding (see logistic_fit)
                 break
             s /= 2
         beta = beta + s * step
@@ -137,14 +141,18 @@ def smoothed_observed_risk(time, event, risk, w, t: float) -> np.ndarray | None:
 
 
 _LAST: dict[str, tuple] = {}
+_LAST_BATCH: dict[str, object] = {}  # key, weights (weak reference), value
+
+
+def _inputs_key(*arrays) -> str:
+    return hashlib.sha1(b"".join(np.ascontiguousarray(a, dtype=float).tobytes() for a in arrays)).hexdigest()
 
 
 def _ici_parts(time, event, risk, sample_weight, t):
     """|predicted - smoothed observed| per row and the weights. ICI and E50 are separate metrics over the same
     fit, so the last fit is kept (keyed by the inputs' bytes) and the second metric reuses it."""
     time, event, risk, w = _prepare(time, event, risk, sample_weight, t)
-    key = hashlib.sha1(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
-                                for a in (time, event, risk, w, [t]))).hexdigest()
+    key = _inputs_key(time, event, risk, w, [t])
     if _LAST.get("key") == key:
         return _LAST["value"]
     obs = smoothed_observed_risk(time, event, risk, w, t) if (event & (w > 0)).any() else None
@@ -153,14 +161,37 @@ def _ici_parts(time, event, risk, sample_weight, t):
     return value
 
 
-@register_metric("ici", higher_is_better=False)
+def _ici_e50_batch(time, event, risk, weights, t) -> np.ndarray:
+    """(B, 2) ICI and E50 per weight row. As in `_ici_parts` the last result is kept for the second metric, keyed
+    by the inputs' bytes and the weight matrix itself (the same object, unchanged: hashing 1,000 resamples' weights
+    would cost more than the rest of a metric)."""
+    time, event, risk, _ = _prepare(time, event, risk, None, t)
+    key = _inputs_key(time, event, risk, [t], weights.shape)
+    held = _LAST_BATCH.get("weights")
+    if _LAST_BATCH.get("key") != key or held is None or held() is not weights:
+        x = cloglog_risk(risk)
+        value = over_row_blocks(N.ici_e50_rows, weights, time, event, risk, x, np.argsort(x, kind="mergesort"),
+                                np.argsort(time, kind="mergesort"), float(t), 60)
+        _LAST_BATCH.update(key=key, weights=weakref.ref(weights), value=value)
+    return _LAST_BATCH["value"]
+
+
+def _ici_batch(time, event, risk, *, weights, t: float):
+    return _ici_e50_batch(time, event, risk, weights, t)[:, 0]
+
+
+def _e50_batch(time, event, risk, *, weights, t: float):
+    return _ici_e50_batch(time, event, risk, weights, t)[:, 1]
+
+
+@register_metric("ici", higher_is_better=False, batch=_ici_batch)
 def ici(time, event, risk, *, sample_weight=None, t: float) -> float:
     """Integrated calibration index at t: mean |predicted risk - smoothed observed risk|."""
     diff, w = _ici_parts(time, event, risk, sample_weight, t)
     return NAN if diff is None else float(np.dot(w, diff) / w.sum())
 
 
-@register_metric("e50", higher_is_better=False)
+@register_metric("e50", higher_is_better=False, batch=_e50_batch)
 def e50(time, event, risk, *, sample_weight=None, t: float) -> float:
     """Median |predicted risk - smoothed observed risk| at t."""
     diff, w = _ici_parts(time, event, risk, sample_weight, t)
@@ -170,7 +201,13 @@ def e50(time, event, risk, *, sample_weight=None, t: float) -> float:
     return float(weighted_quantile(diff[pos], w[pos], 0.5))
 
 
-@register_metric("cox_calib_slope", higher_is_better=None)
+def _cox_calib_slope_batch(time, event, risk, *, weights, t: float):
+    time, event, risk, _ = _prepare(time, event, risk, None, t)
+    by_time = np.argsort(time, kind="mergesort")
+    return over_row_blocks(N.cox_slope_rows, weights, time, event, cloglog_risk(risk), by_time, 60)
+
+
+@register_metric("cox_calib_slope", higher_is_better=None, batch=_cox_calib_slope_batch)
 def cox_calib_slope(time, event, risk, *, sample_weight=None, t: float) -> float:
     """Cox coefficient of cloglog(predicted risk at t), follow-up cut at t; 1 is ideal."""
     time, event, risk, w = _prepare(time, event, risk, sample_weight, t)
