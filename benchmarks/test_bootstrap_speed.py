@@ -24,7 +24,7 @@ from scipy.special import expit, logit
 
 from bench.base.bootstrap import bootstrap_indices, resample_rows, resample_weights
 from bench.base.metrics import MetricCall, evaluate_calls
-from bench.base.metrics._threads import default_threads
+from bench.base.threads import default_threads
 from bench.data.simulator import simulate
 from bench.data.simulator.generate import plan_cohort, public_labels
 from bench.data.sources.labels import labels_to_records

@@ -19,7 +19,7 @@ from bench.data.simulator import simulate
 from representations import _layout as L
 from representations._render_fast import render_fast
 from representations._render_reference import ReferenceRenderer
-from representations._threads import default_threads
+from bench.base.threads import default_threads
 from representations.image import PaperImage
 
 WIDTH = int(os.environ.get("BENCH_RENDER_WIDTH", "512"))

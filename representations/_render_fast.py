@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.base.signal import FS, N_SAMPLES
 from representations import _layout as L
-from representations._threads import run_chunks
+from bench.base.threads import run_chunks
 
 
 def _interval_coverage(lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from representations._filters import notch, remove_spline_baseline
-from representations._threads import run_chunks
+from bench.base.threads import run_chunks
 from representations.base import Representation, register_representation
 
 N_STATS = 4

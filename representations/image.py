@@ -10,7 +10,7 @@ import numpy as np
 
 from representations import _layout
 from representations._filters import bandpass, median_filter
-from representations._threads import run_chunks
+from bench.base.threads import run_chunks
 from representations.base import Representation, register_representation
 
 MODES = ("colour", "grey")

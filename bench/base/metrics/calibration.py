@@ -15,7 +15,7 @@ from scipy.special import expit
 
 from bench.base.metrics import _newton_kernels as N
 from bench.base.metrics import as_weights, register_metric, weighted_mean, weighted_means
-from bench.base.metrics._threads import over_row_blocks
+from bench.base.threads import over_row_blocks
 
 NAN = float("nan")
 _EPS = 1e-6

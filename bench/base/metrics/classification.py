@@ -16,7 +16,7 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score, ro
 
 from bench.base.metrics import _rank_kernels as R
 from bench.base.metrics import as_weights, register_metric, weighted_mean, weighted_means
-from bench.base.metrics._threads import over_row_blocks
+from bench.base.threads import over_row_blocks
 
 NAN = float("nan")
 

@@ -24,7 +24,7 @@ import numpy as np
 from bench.base.metrics import _survival_kernels as K
 from bench.base.metrics import as_weights, register_metric, weighted_mean
 from bench.base.metrics._rank_kernels import tie_groups
-from bench.base.metrics._threads import over_row_blocks
+from bench.base.threads import over_row_blocks
 from bench.base.metrics.classification import auroc
 
 NAN = float("nan")

@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.base.metrics import _newton_kernels as N
 from bench.base.metrics import as_weights, register_metric
-from bench.base.metrics._threads import over_row_blocks
+from bench.base.threads import over_row_blocks
 from bench.base.metrics.survival import _prepare
 
 NAN = float("nan")

@@ -1,9 +1,11 @@
-"""Splitting a batch of ECGs across threads, for work that releases the GIL (the compiled page renderer, scipy's
-filters). Results must not depend on the split: each chunk is a contiguous run of whole ECGs."""
+"""Splitting work across threads, for work that releases the GIL: batches of ECGs (the compiled page renderer,
+scipy's filters; each chunk a contiguous run of whole ECGs) and blocks of bootstrap resamples (compiled metric
+kernels; each block a contiguous run of weight rows). Results must not depend on the split."""
 from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 
 import numpy as np
@@ -45,3 +47,14 @@ def run_chunks(work: Callable[[int, int], None], n: int, threads: int | None = N
             t.join()
     if errors:
         raise errors[0]
+
+
+def over_row_blocks(kernel: Callable[..., np.ndarray], weights: np.ndarray, *args) -> np.ndarray:
+    """kernel(weights[lo:hi], *args) on contiguous blocks of rows, one block per thread, stacked in row order."""
+    weights = np.ascontiguousarray(weights, dtype=float)
+    bounds = np.linspace(0, len(weights), min(len(weights), default_threads()) + 1).astype(int)
+    if len(bounds) <= 2:
+        return kernel(weights, *args)
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:
+        parts = list(pool.map(lambda lo, hi: kernel(weights[lo:hi], *args), bounds[:-1], bounds[1:]))
+    return np.concatenate(parts)
