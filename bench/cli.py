@@ -53,10 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _exit_status(error: BaseException) -> int | None:
     """Exit status for an error the user caused (None: a bug, shown with its traceback)."""
-    from bench.base.errors import BenchError, CohortError, ExecutorError, GridError, ReportError, UsageError
+    from bench.base.errors import (BenchError, CohortError, ExecutorError, GridError, ReportError, TrackedModelError,
+                                   TrackingError, UsageError)
     from bench.base.registry import RegistryError
 
-    if isinstance(error, (UsageError, GridError, CohortError, ExecutorError, ReportError, RegistryError)):
+    if isinstance(error, (UsageError, GridError, CohortError, ExecutorError, ReportError, RegistryError,
+                          TrackedModelError, TrackingError)):
         return EXIT_USAGE
     if isinstance(error, (BenchError, OSError)):
         return 1

@@ -27,7 +27,7 @@ from bench.base.metrics import MetricCall, evaluate_calls
 from bench.base.threads import default_threads
 from bench.data.simulator import simulate
 from bench.data.simulator.generate import plan_cohort, public_labels
-from bench.data.sources.labels import labels_to_records
+from bench.base.labels import labels_to_records
 from bench.harness.evaluation import evaluate_with_ci
 from tasks import TASKS
 

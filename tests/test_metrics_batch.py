@@ -14,7 +14,7 @@ from scipy.special import expit, logit
 from bench.base.bootstrap import bootstrap_indices, resample_weights
 from bench.base.metrics import METRICS, MetricCall, evaluate_calls
 from bench.data.simulator.generate import plan_cohort, public_labels
-from bench.data.sources.labels import labels_to_records
+from bench.base.labels import labels_to_records
 from tasks import TASKS
 
 N_BOOT = 120
