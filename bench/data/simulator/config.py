@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: Bumped whenever the generated signals or labels change for the same seed (part of every cache key).
-SIM_VERSION = "1.4.0"
+SIM_VERSION = "1.5.0"
 
 #: Survival grid of the AF task: 25 intervals of 73 days (5 years); interval k ends at (k + 1) * 73 days after the
 #: ECG. AF present before the ECG is an event at day 0, so it falls in interval 0.
@@ -52,7 +52,7 @@ class SimConfig:
     effect_scale: float = 1.0
     # AF log-hazard ratios (per unit stated)
     hr_age_per_5y: float = 1.66
-    hr_male: float = 1.5
+    hr_male: float = 1.0  # CHARGE-AF has no sex term: height (taller men) carries it
     hr_pdur_per_10ms: float = 1.25
     hr_adv_iab: float = 3.0
     hr_ptfv1: float = 2.0
