@@ -142,3 +142,27 @@ def test_cluster_robust_wald_is_unchanged_when_every_patient_is_duplicated():
     np.testing.assert_allclose(b1, b2, rtol=1e-4)
     np.testing.assert_allclose(se1, se2, rtol=1e-3)
     assert b1[0] / se1[0] > 3 and abs(b1[1] / se1[1]) < 3
+
+
+def test_clinical_table_and_forest_plot_from_logged_metrics(small, tmp_path):
+    from bench.report.clinical import clinical_tables, forest_plots
+    from bench.report.runs import RunSet
+
+    records, oracle, split = small
+    task = TASKS.get("mi")()
+    parts = {s: (records[m].reset_index(drop=True), ecg_truth(task, oracle[m]).reset_index(drop=True))
+             for s, m in split.items()}
+    metrics, _ = clinical_evaluation(task, parts["train"][0], *parts["val"], *parts["test"], n_boot=20,
+                                     subgroups=["sex"])
+    metrics.update({"test/auroc": 0.9, "test/auroc_lo": 0.8, "test/auroc_hi": 0.95})
+    cell = {"task": "mi", "representation": "raw", "model": "cnn1d", "seed": 0, "primary": "auroc"}
+    runs = pd.DataFrame([{**cell, **{f"metrics.{k}": v for k, v in metrics.items()}}])
+    rs = RunSet("e", "uri", runs=runs, cells=pd.DataFrame([{**cell, "status": "FINISHED", "reason": ""}]))
+    (table,) = clinical_tables(rs)
+    row = table.display.iloc[0]
+    assert row["ECG"] == "0.900 [0.800, 0.950]"
+    assert row["Clinical"].startswith(f"{metrics['clinical/auroc']:.3f} [")
+    assert row["Δ combined − clinical"].startswith(f"{metrics['diff/combined_vs_clinical/auroc']:+.3f}")
+    assert table.data.loc[0, "independent/or_per_sd"] == metrics["independent/or_per_sd"]
+    paths = forest_plots(rs, tmp_path)
+    assert [p.name for p in paths] == ["forest_mi.png", "forest_mi.pdf"] and all(p.stat().st_size for p in paths)
