@@ -52,7 +52,7 @@ class SimConfig:
     effect_scale: float = 1.0
     # AF log-hazard ratios (per unit stated)
     hr_age_per_5y: float = 1.66
-    hr_male: float = 1.0  # CHARGE-AF has no sex term: height (taller men) carries it
+    hr_male: float = 1.5  # prevalent AF only; incident AF has no sex term (CHARGE-AF): height carries it
     hr_pdur_per_10ms: float = 1.25
     hr_adv_iab: float = 3.0
     hr_ptfv1: float = 2.0

@@ -3,7 +3,8 @@
 Design: markers first, outcomes drawn from known functions of the markers (X -> Y). The oracle is then exact:
 - AF: prevalent AF before the first ECG ~ Bernoulli(p0(x)); incident AF from a proportional hazard
   h(t) = lam * exp(b.x + g * age(t)) (Gompertz in age, so age at any later ECG is handled in closed form), where
-  b.x = ECG markers + the CHARGE-AF covariates (bench.data.simulator.covariates).
+  b.x = ECG markers + the CHARGE-AF covariates (bench.data.simulator.covariates); prevalent AF from the markers
+  and sex only, as in simulator 1.4.
   `oracle_surv_kk` is the net AF-free probability to the end of interval k after that ECG (death and loss to
   follow-up are independent censoring given age), conditioned on the rhythm the strip shows.
 - LVEF <= 40 %: patient-level Bernoulli(p(x)); `oracle_p_lvef` = p(x).
@@ -34,14 +35,21 @@ def _sigmoid(x):
 
 
 def af_linear(t: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
-    """log-hazard ratio of AF without the age term: ECG markers (`t`) plus CHARGE-AF covariates (`cov`)."""
-    return af_ecg_linear(t, cfg) + cfg.effect_scale * charge_af_linear(cov)
+    """Incident AF log-hazard ratio without the age term: ECG markers (`t`) plus CHARGE-AF covariates (`cov`)."""
+    return af_marker_linear(t, cfg) + cfg.effect_scale * charge_af_linear(cov)
 
 
-def af_ecg_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
-    """The ECG markers' (and sex's) share of the AF log-hazard ratio."""
+def af_prevalent_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """AF before the first ECG, log-odds without age and intercept: the ECG markers and sex, not the covariates
+    (CHARGE-AF models incident AF; keeping prevalence as in simulator 1.4 keeps every AF strip, so every
+    waveform, of a seed unchanged)."""
+    return af_marker_linear(t, cfg) + cfg.effect_scale * np.log(cfg.hr_male) * t["sex"].to_numpy()
+
+
+def af_marker_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """The ECG markers' share of the AF log-hazard ratio."""
     s = cfg.effect_scale
-    return s * (np.log(cfg.hr_male) * t["sex"] + np.log(cfg.hr_pdur_per_10ms) * (t["pdur"] - 105.0) / 10.0
+    return s * (np.log(cfg.hr_pdur_per_10ms) * (t["pdur"] - 105.0) / 10.0
                 + np.log(cfg.hr_adv_iab) * t["adv_iab"] + np.log(cfg.hr_ptfv1) * t["ptfv1"]
                 + np.log(cfg.hr_pr_per_20ms) * (t["pr"] - 160.0) / 20.0 + np.log(cfg.hr_pac) * t["pac"]).to_numpy()
 
@@ -84,7 +92,7 @@ def intercepts(cfg: SimConfig) -> dict[str, float]:
     cov = draw_covariates(np.random.default_rng(20240602), ref, _sigmoid(c0 + lin_lv))
     lin_af, g = af_linear(ref, cov, cfg), _age_rate(cfg)
     age = ref["age0"].to_numpy()
-    lin_prev = lin_af + g * 5.0 * (age - 60.0) / 5.0
+    lin_prev = af_prevalent_linear(ref, cfg) + g * 5.0 * (age - 60.0) / 5.0
     b0 = brentq(lambda b: _sigmoid(b + lin_prev).mean() - cfg.af_prevalent, -30, 30)
     log_lam = brentq(lambda ll: (1 - np.exp(-af_cumhaz(np.exp(ll), lin_af, age, 0.0, HORIZON_DAYS, g))).mean()
                      - cfg.af_5y_incidence, -40, 10)
@@ -101,7 +109,8 @@ def af_risk_terms(traits: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> pd
     ic = intercepts(cfg)
     lin_af, g = af_linear(traits, cov, cfg), _age_rate(cfg)
     age = traits["age0"].to_numpy()
-    return pd.DataFrame({"p_af_prev": _sigmoid(ic["af_prev"] + lin_af + g * (age - 60.0)), "af_lin": lin_af,
+    p_prev = _sigmoid(ic["af_prev"] + af_prevalent_linear(traits, cfg) + g * (age - 60.0))
+    return pd.DataFrame({"p_af_prev": p_prev, "af_lin": lin_af,
                          "af_lam": np.full(len(traits), np.exp(ic["af_log_lam"])), "af_g": np.full(len(traits), g)})
 
 
