@@ -16,6 +16,7 @@ from bench.data.sources.labels import labels_to_records
 from bench.harness.clinical import ClinicalRisk, CombinedRisk, clinical_evaluation, independent_predictor
 from bench.harness.clinical.independent import logistic_wald
 from bench.harness.clinical.subgroups import age_band, subgroup_metrics
+from bench.harness.evaluation import evaluate_with_ci
 from tasks.base import TASKS
 
 
@@ -77,6 +78,11 @@ def test_clinical_evaluation_keys_and_paired_differences(small, task_name):
              for s, m in split.items()}
     metrics, artifacts = clinical_evaluation(task, parts["train"][0], *parts["val"], *parts["test"], n_boot=30)
     pm = task.primary_metric
+    # the runner's own ECG evaluation (same n_boot and seed) gives the same paired differences
+    ecg_m, ecg_a = evaluate_with_ci(task, *parts["test"], n_boot=30)
+    again, _ = clinical_evaluation(task, parts["train"][0], *parts["val"], *parts["test"], n_boot=30,
+                                   ecg_evaluation=(ecg_m, ecg_a["bootstrap_metrics"]))
+    assert again == metrics
     for prefix in ("clinical", "combined"):
         assert metrics[f"{prefix}/{pm}_lo"] <= metrics[f"{prefix}/{pm}"] <= metrics[f"{prefix}/{pm}_hi"]
     d = metrics[f"diff/combined_vs_clinical/{pm}"]

@@ -63,12 +63,16 @@ def _partial_oracles(task, oracle: pd.DataFrame | None) -> dict[str, pd.DataFram
 def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores: pd.DataFrame,
                         test: pd.DataFrame, test_scores: pd.DataFrame, *, n_boot: int = 200, seed: int = 0,
                         clinical: bool = True, subgroups=(), age_bands=AGE_BANDS,
-                        test_oracle: pd.DataFrame | None = None) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+                        test_oracle: pd.DataFrame | None = None,
+                        ecg_evaluation: tuple[dict[str, float], pd.DataFrame] | None = None,
+                        ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics and artifacts (`clinical_predictions`, `clinical_coefficients`) of the clinical layer of one cell.
 
     `train`/`val`/`test` are the task's rows of each split (records), `val_scores`/`test_scores` the ECG model's
     score frames on val and test, row-aligned. The clinical part runs when `clinical` is true and the training
-    rows carry covariates (else only subgroups); `subgroups` names columns (`age_band` from `age_bands` edges)."""
+    rows carry covariates (else only subgroups); `subgroups` names columns (`age_band` from `age_bands` edges).
+    `ecg_evaluation`: the ECG model's own (metrics, `bootstrap_metrics`) from `evaluate_with_ci` with the same
+    `n_boot` and `seed`, to pair with instead of evaluating the ECG scores again."""
     metrics: dict[str, float] = {}
     artifacts: dict[str, pd.DataFrame] = {}
     test = test.reset_index(drop=True)
@@ -84,7 +88,11 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
     frames = {"ecg": test_scores, "clinical": clin.scores(test), "combined": comb.scores(test, test_scores),
               **_partial_oracles(task, test_oracle)}
     point, boot = {}, {}
+    if ecg_evaluation is not None:
+        point["ecg"], boot["ecg"] = ecg_evaluation
     for name, scores in frames.items():
+        if name in point:
+            continue
         m, art = evaluate_with_ci(task, test, scores, n_boot=n_boot, seed=seed)
         point[name], boot[name] = m, art["bootstrap_metrics"]
         if name != "ecg":
