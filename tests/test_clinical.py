@@ -101,6 +101,10 @@ def test_clinical_false_or_no_covariates_skips_the_clinical_layer(small):
     bare = r.drop(columns=["age", "sex", "race", "height_cm", "weight_kg", "sbp", "dbp", "smoker", "bp_meds",
                            "diabetes", "heart_failure", "prior_mi"])
     assert clinical_evaluation(task, bare, bare, s, bare, s, n_boot=5) == ({}, {})
+    no_mi = r[r["mi"] == 0].reset_index(drop=True)
+    metrics, artifacts = clinical_evaluation(task, no_mi, r, s, r, s, n_boot=5)
+    assert metrics == {} and artifacts["clinical_skipped"]["reason"].tolist() == [
+        "task 'mi': 1 outcome class(es) in the training split, need 2"]
 
 
 def test_subgroup_metrics_equal_the_metric_on_the_subgroup_rows(small):

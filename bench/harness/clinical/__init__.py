@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from bench.base.bootstrap import CI_LEVEL, percentile_ci
-from bench.harness.clinical.design import COVARIATES, available_covariates, covariate_frame
+from bench.harness.clinical.design import (BINARY, COVARIATES, SURVIVAL, available_covariates, binary_outcome,
+                                           class_outcome, covariate_frame, outcome_kind, survival_outcome)
 from bench.harness.clinical.independent import independent_predictor
 from bench.harness.clinical.models import ClinicalRisk, CombinedRisk
 from bench.harness.clinical.subgroups import AGE_BANDS, subgroup_metrics
@@ -83,6 +84,10 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
     covariates = [c for c in available_covariates(train) if c in covariate_frame(val).columns]
     if not clinical or not covariates:
         return metrics, artifacts
+    problem = fit_problem(task, train, "training") or fit_problem(task, val, "validation")
+    if problem:  # said in the run, not raised: the ECG model's own results stand
+        artifacts["clinical_skipped"] = pd.DataFrame({"reason": [problem]})
+        return metrics, artifacts
     clin = ClinicalRisk(task, covariates=covariates).fit(train)
     comb = CombinedRisk(task, covariates=covariates).fit(val, val_scores)
     frames = {"ecg": test_scores, "clinical": clin.scores(test), "combined": comb.scores(test, test_scores),
@@ -107,6 +112,18 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
         {"clinical": _as_frame(clin.coefficients()), "combined": _as_frame(comb.coefficients())}
     ).rename_axis(["model", "row"]).reset_index()
     return metrics, artifacts
+
+
+def fit_problem(task, records: pd.DataFrame, split: str) -> str | None:
+    """Why the task's outcome cannot be fitted on these rows (no event, one class only), or None."""
+    kind = outcome_kind(task)
+    if kind is SURVIVAL:
+        _, e, incident = survival_outcome(task, records)
+        n = int((e & incident).sum())
+        return None if n else f"task {task.name!r}: no incident AF event in the {split} split"
+    y = binary_outcome(task, records) if kind is BINARY else class_outcome(records)
+    n = len(set(y[y >= 0].tolist()))
+    return None if n >= 2 else f"task {task.name!r}: {n} outcome class(es) in the {split} split, need 2"
 
 
 def _as_frame(coef) -> pd.DataFrame:
