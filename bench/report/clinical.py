@@ -63,6 +63,22 @@ def clinical_tables(rs: RunSet) -> list[Table]:
     return tables
 
 
+def _subgroup_order(key: str):
+    """Column, then value: age bands in age order (lt.. first, ge.. last), numbers numerically, text alphabetically."""
+    column, _, value = key.partition(":")
+    head = value.split("-")[0]
+    if value.startswith("lt"):
+        rank = -np.inf
+    elif value.startswith("ge"):
+        rank = np.inf
+    else:
+        try:
+            rank = float(head)
+        except ValueError:
+            return column, 1, 0.0, value
+    return column, 0, rank, value
+
+
 @styled
 def forest_plots(rs: RunSet, out_dir: Path) -> list[Path]:
     """Per task: the primary metric by subgroup (95 % interval, ECGs and positives), for the run with the best
@@ -71,7 +87,8 @@ def forest_plots(rs: RunSet, out_dir: Path) -> list[Path]:
     for task in rs.tasks:
         runs = rs.runs[rs.runs["task"] == task]
         m = rs.primary(task)
-        keys = sorted({g.group(1) for c in runs.columns if (g := _SUBGROUP.match(c)) and g.group(2) == m})
+        keys = sorted({g.group(1) for c in runs.columns if (g := _SUBGROUP.match(c)) and g.group(2) == m},
+                      key=_subgroup_order)
         if runs.empty or not keys or f"metrics.test/{m}" not in runs.columns:
             continue
         best = runs.loc[runs[f"metrics.test/{m}"].astype(float).idxmax()]
@@ -87,10 +104,9 @@ def forest_plots(rs: RunSet, out_dir: Path) -> list[Path]:
                         f"pos={best.get(f'metrics.subgroup/{k}/positives', np.nan):.0f}",
                         (1.0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0), textcoords="offset points",
                         va="center", fontsize=7)
-        ax.axvline(best[f"metrics.test/{m}"], color="grey", ls="--", lw=0.8, label="all test ECGs")
+        ax.axvline(best[f"metrics.test/{m}"], color="grey", ls="--", lw=0.8)
         ax.set_yticks(y, [k.replace(":", " = ") for k in keys])
-        ax.set_xlabel(f"{m} (95 % patient-bootstrap interval)")
+        ax.set_xlabel(f"{m} (95 % patient-bootstrap interval; dashed: all test ECGs)")
         ax.set_title(f"{task}: {best['representation']} / {best['model']}, seed {best['seed']}", fontsize=9)
-        ax.legend(loc="lower left", fontsize=7)
         paths += save(fig, out_dir, f"forest_{task}")
     return paths
