@@ -176,3 +176,15 @@ def test_clinical_table_and_forest_plot_from_logged_metrics(small, tmp_path):
     assert table.data.loc[0, "independent/or_per_sd"] == metrics["independent/or_per_sd"]
     paths = forest_plots(rs, tmp_path)
     assert [p.name for p in paths] == ["forest_mi.png", "forest_mi.pdf"] and all(p.stat().st_size for p in paths)
+
+
+def test_a_subgroup_without_incident_rows_reads_nan_not_an_error(small):
+    """Small subgroups (and their resamples) can hold no incident-AF row: survival metrics are then undefined."""
+    records, oracle, _ = small
+    task = TASKS.get("af_survival")()
+    r = records[task.select(records)].reset_index(drop=True)
+    s = ecg_truth(task, oracle[task.select(records)]).reset_index(drop=True)
+    r["site"] = np.where(r["prevalent_af"] == 1, "prevalent_only", "mixed")
+    m = subgroup_metrics(task, r, s, ["site"], n_boot=10)
+    assert np.isnan(m["subgroup/site:prevalent_only/c_index"]) and np.isnan(m["subgroup/site:prevalent_only/uno_c"])
+    assert m["subgroup/site:prevalent_only/positives"] == 0 and m["subgroup/site:mixed/c_index"] > 0.6
