@@ -38,7 +38,8 @@ def clinical_tables(rs: RunSet) -> list[Table]:
         m = rs.primary(task)
         if runs.empty or f"metrics.clinical/{m}" not in runs.columns:
             continue
-        ratio = "hr_per_sd" if f"metrics.independent/hr_per_sd" in runs.columns else "or_per_sd"
+        hr = runs.get("metrics.independent/hr_per_sd", pd.Series(dtype=float))
+        ratio = "hr_per_sd" if np.isfinite(hr.astype(float)).any() else "or_per_sd"
         rows, data = [], []
         for _, r in runs.iterrows():
             rows.append({"Representation": r["representation"], "Model": r["model"], "Seed": r["seed"],

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceError
+from scipy.special import expit
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
@@ -29,8 +31,8 @@ def logistic_wald(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.
     fit = LogisticRegression(C=np.inf, max_iter=5000).fit(x, y)  # unpenalised
     x1 = np.column_stack([np.ones(len(x)), x])
     beta = np.r_[fit.intercept_, fit.coef_[0]]
-    p = 1.0 / (1.0 + np.exp(-x1 @ beta))
-    h_inv = np.linalg.inv(x1.T @ (x1 * (p * (1 - p))[:, None]))
+    p = expit(x1 @ beta)
+    h_inv = np.linalg.pinv(x1.T @ (x1 * (p * (1 - p))[:, None]))  # singular under separation: checked below
     _, g = np.unique(groups, return_inverse=True)
     u = np.zeros((g.max() + 1, x1.shape[1]))
     np.add.at(u, g, x1 * (y - p)[:, None])
@@ -41,7 +43,8 @@ def logistic_wald(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> tuple[np.
 def independent_predictor(task, records: pd.DataFrame, ecg_scores: pd.DataFrame,
                           covariates: list[str] | None = None) -> dict[str, float]:
     """`independent/hr_per_sd` (or `or_per_sd`), `_lo`, `_hi`, `independent/p`, `independent/n_covariates`
-    for the ECG score adjusted for the covariates; {} for tasks without a single score."""
+    for the ECG score adjusted for the covariates (NaN when the fit does not exist: no event, separation); {} for
+    tasks without a single score."""
     kind = outcome_kind(task)
     if kind not in (SURVIVAL, BINARY):
         return {}
@@ -55,14 +58,19 @@ def independent_predictor(task, records: pd.DataFrame, ecg_scores: pd.DataFrame,
         t, e, incident = survival_outcome(task, records)
         frame = z[incident].assign(_t=np.maximum(t[incident], 0.5), _e=e[incident].astype(int),
                                    _pid=pids[incident])
-        cph = CoxPHFitter().fit(frame, "_t", "_e", cluster_col="_pid")
-        beta, se, p = (float(cph.summary.loc["ecg", k]) for k in ("coef", "se(coef)", "p"))
+        try:
+            cph = CoxPHFitter().fit(frame, "_t", "_e", cluster_col="_pid")
+            beta, se, p = (float(cph.summary.loc["ecg", k]) for k in ("coef", "se(coef)", "p"))
+        except ConvergenceError:  # no event, or a covariate that separates events completely
+            beta = se = p = float("nan")
         name = "hr_per_sd"
     else:
         b, s = logistic_wald(z.to_numpy(), binary_outcome(task, records), pids)
         beta, se = float(b[0]), float(s[0])
         p = float(2 * norm.sf(abs(beta) / se))
         name = "or_per_sd"
+    if not (np.isfinite(beta) and np.isfinite(se) and se > 0):  # separation or a singular information matrix
+        beta = se = p = float("nan")
     return {f"independent/{name}": float(np.exp(beta)), f"independent/{name}_lo": float(np.exp(beta - Z95 * se)),
             f"independent/{name}_hi": float(np.exp(beta + Z95 * se)), "independent/p": p,
             "independent/n_covariates": float(len(cols))}
