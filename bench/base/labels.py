@@ -18,6 +18,13 @@ Schema (one row per ECG file; column names case-sensitive):
 | age | no | years at the ECG |
 | sex | no | 1/M/male or 0/F/female |
 | statements | no | diagnostic statement text; 'atrial fibrillation', 'afib' or 'AF' sets af_in_statement |
+| race | no | text, read lower-case (CHARGE-AF uses white vs not: `white`) |
+| height_cm, weight_kg | no | cm (50-250), kg (10-400) |
+| sbp, dbp | no | systolic / diastolic blood pressure, mmHg (50-300 / 20-200; dbp below sbp) |
+| smoker, bp_meds, diabetes, heart_failure, prior_mi | no | 1/0: current smoker, antihypertensive treatment, diabetes, heart failure, prior MI |
+
+The clinical covariates (age, sex, race and the six rows above) are the CHARGE-AF variables (Alonso et al.,
+JAHA 2013), used by the clinical-risk baseline (bench.harness.clinical).
 
 Other columns pass through unchanged. AF time is measured from the ECG to the AF diagnosis or to censoring,
 in days; an AF diagnosis at or before the ECG makes the row prevalent (time 0, event 1, survival interval 0).
@@ -34,6 +41,9 @@ from bench.base.errors import CohortError
 
 REQUIRED = ("file", "patient_id", "ecg_datetime")
 _SEX = {"1": 1, "m": 1, "male": 1, "0": 0, "f": 0, "female": 0, "1.0": 1, "0.0": 0}
+#: Clinical covariates: numeric ranges, and 0/1 flags.
+COVARIATE_RANGES = {"height_cm": (50, 250), "weight_kg": (10, 400), "sbp": (50, 300), "dbp": (20, 200)}
+COVARIATE_FLAGS = ("smoker", "bp_meds", "diabetes", "heart_failure", "prior_mi")
 _AF_TEXT = re.compile(r"atrial fibrillation|afib|\baf\b", re.IGNORECASE)
 
 
@@ -137,8 +147,9 @@ def labels_to_records(df: pd.DataFrame, where: str = "labels.csv") -> pd.DataFra
         if bad.any():
             raise _bad(where, "sex", np.flatnonzero(bad.to_numpy()), "must be 1/M/male or 0/F/female")
         df["sex"] = sex.astype(float)
+    _covariates(df, where)
     df["ecg_datetime"] = ecg_t.dt.strftime("%Y-%m-%dT%H:%M:%S")
-    text_cols = {"file", "patient_id", "ecg_id", "statements", "mi_territory", "ecg_datetime"}
+    text_cols = {"file", "patient_id", "ecg_id", "statements", "mi_territory", "ecg_datetime", "race"}
     for c in df.columns:  # pass-through columns read as text become numbers when every value is one
         if c not in text_cols and not c.endswith("_datetime") and df[c].dtype == object:
             present = df[c].notna() & (df[c].astype(str).str.strip() != "")
@@ -155,3 +166,20 @@ def labels_to_records(df: pd.DataFrame, where: str = "labels.csv") -> pd.DataFra
                    "repeats an ecg_id" + (" (derived from the file name without extension; add an ecg_id column)"
                                           if derived else ""))
     return df
+
+
+def _covariates(df: pd.DataFrame, where: str) -> None:
+    """Validate the optional clinical covariate columns in place (numbers in range, 0/1 flags, race as text)."""
+    for col, (lo, hi) in COVARIATE_RANGES.items():
+        if col in df.columns:
+            df[col] = _numbers(df, col, where, lo, hi)
+    if "sbp" in df.columns and "dbp" in df.columns:
+        bad = df["dbp"] >= df["sbp"]
+        if bad.any():
+            raise _bad(where, "dbp", np.flatnonzero(bad.to_numpy()), "is not below sbp")
+    for col in COVARIATE_FLAGS:
+        if col in df.columns:
+            df[col] = _flags(df, col, where)
+    if "race" in df.columns:
+        race = df["race"].fillna("").astype(str).str.strip().str.lower()
+        df["race"] = race.where(race != "", None)

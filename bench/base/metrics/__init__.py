@@ -61,6 +61,8 @@ class MetricCall:
             keep = np.asarray(self.mask, dtype=bool)[rows]
             rows = rows[keep]
             w = None if w is None else w[keep]
+        if len(rows) == 0:  # e.g. a resample of a small subgroup that drew no incident-AF patient
+            return float("nan")
         return float(fn(*(np.asarray(a)[rows] for a in self.arrays), sample_weight=w, **self.params))
 
     def over_resamples(self, weights: np.ndarray, *, masked: bool = False) -> np.ndarray:

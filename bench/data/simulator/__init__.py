@@ -13,10 +13,14 @@ The model, in short (numbers and sources in the config and module docstrings):
 - markers (`population`): P duration, advanced interatrial block, PTFV1, PR, PACs; QRS duration, LBBB, low
   voltage, T inversion, heart rate; infarct scar by territory (early-QRS forces removed toward the scar: Q waves,
   ST-T change); QRS fragmentation (a 20-50 uV notch, the fine-detail marker);
-- outcomes (`outcomes`): AF from a known proportional hazard (Gompertz in age) with prevalent AF before the ECG,
+- clinical covariates (`covariates`): the CHARGE-AF variables (race, height, weight, blood pressure, smoking,
+  treatment, diabetes, heart failure, prior MI), drawn given the markers from their own stream;
+- outcomes (`outcomes`): AF from a known proportional hazard (Gompertz in age; ECG markers plus the CHARGE-AF
+  covariates with their published coefficients) with prevalent AF before the ECG,
   censoring by death, loss to follow-up and the 5-year end; LVEF within 6 months of the ECG; MI and territory;
 - oracle per ECG: true AF-free survival at the 25 interval ends, P(LVEF <= 40 %), P(MI), P(territory | MI), and
-  P(LVEF <= 40 %) / P(MI) for a reader blind to the fQRS notch.
+  P(LVEF <= 40 %) / P(MI) for a reader blind to the fQRS notch; AF-free survival given the covariates only and
+  given the ECG only (`oracles`).
 records carry the planted measurements (`hr_bpm`, `pr_ms`, `p_dur_ms`, `qrs_ms`, `qt_ms`) and markers (`marker_*`).
 """
 from bench.data.simulator.config import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS, SIM_VERSION, SimConfig

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from bench.base.cohort import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS  # noqa: F401
 
 #: Bumped whenever the generated signals or labels change for the same seed (part of every cache key).
-SIM_VERSION = "1.4.0"
+SIM_VERSION = "1.5.0"
 
 #: PTB-XL record counts per MI territory (IMI 2685, ASMI 2363, ILMI 479, AMI 354, ALMI 290, LMI 201), normalised.
 TERRITORY_WEIGHTS = {"AMI": 354, "ASMI": 2363, "ALMI": 290, "IMI": 2685, "ILMI": 479, "LMI": 201}
@@ -47,9 +47,13 @@ class SimConfig:
     echo_fraction: float = 0.7  # ECGs with an LVEF within 6 months
     mi_prevalence: float = 0.15  # patients with an infarct scar
     effect_scale: float = 1.0
+    # CHARGE-AF covariates plant incident-AF hazard (Alonso 2013 coefficients, SIMULATOR.md 4a). Off by default until
+    # the committed reference runs are redone with it: off, incident AF is simulator 1.4's (ECG markers + sex) and
+    # the covariates are drawn (given the markers) and written, but do not cause AF. `synthetic:N,charge_af=1`.
+    charge_af: bool = False
     # AF log-hazard ratios (per unit stated)
     hr_age_per_5y: float = 1.66
-    hr_male: float = 1.5
+    hr_male: float = 1.5  # prevalent AF; incident AF too unless charge_af (CHARGE-AF has no sex term: height carries it)
     hr_pdur_per_10ms: float = 1.25
     hr_adv_iab: float = 3.0
     hr_ptfv1: float = 2.0

@@ -15,7 +15,9 @@ from bench.base.cohort import MI_TERRITORIES
 from bench.data.simulator import dipole
 from bench.data.simulator.config import HORIZON_DAYS, SimConfig
 from bench.data.simulator.noise import add_noise
-from bench.data.simulator.outcomes import draw_patient_outcomes, ecg_oracle_surv, patient_risks
+from bench.data.simulator.covariates import COVARIATE_COLUMNS, draw_covariates
+from bench.data.simulator.oracles import clinical_only_surv, ecg_only_surv
+from bench.data.simulator.outcomes import draw_patient_outcomes, ecg_oracle_surv, lvsd_probability, patient_risks
 from bench.data.simulator.population import draw_patients
 
 BATCH = 128
@@ -42,7 +44,9 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
     cfg = cfg or SimConfig()
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0]))
     tr = draw_patients(rng, n_patients, cfg)
-    risks = patient_risks(tr, cfg)
+    # covariates from their own stream (given the markers): the waveforms of a seed stay as they were
+    cov = draw_covariates(np.random.default_rng(np.random.SeedSequence([seed, 2])), tr, lvsd_probability(tr, cfg))
+    risks = patient_risks(tr, cov, cfg)
     probs = np.asarray(cfg.ecgs_per_patient_probs, float)
     n_ecg = rng.choice(np.arange(1, len(probs) + 1), size=n_patients, p=probs / probs.sum())
     pidx = np.repeat(np.arange(n_patients), n_ecg)
@@ -83,6 +87,7 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
         "lvef_datetime": _iso(np.where(has_echo, cal + echo_day, np.nan)),
         "mi": o["mi"].to_numpy(), "mi_territory": o["mi_territory"].to_numpy(),
         "age": np.round(t["age0"].to_numpy() + ecg_day / 365.25, 1), "sex": t["sex"].to_numpy(),
+        **{c: cov[c].to_numpy()[pidx] for c in COVARIATE_COLUMNS},
         "statements": statements, "fs": fs, "format": fmt,
         "pr_ms": np.where(af_rhythm, np.nan, t["pr"].round(1)), "p_dur_ms": np.where(af_rhythm, np.nan, t["pdur"].round(1)),
         "qrs_ms": t["qrs"].round(1).to_numpy(), "qt_ms": np.round(qt, 1),
@@ -102,6 +107,11 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
     surv = ecg_oracle_surv(r.reset_index(drop=True), t["age0"].to_numpy(), ecg_day, af_rhythm, cfg)
     for k in range(surv.shape[1]):
         oracle[f"oracle_surv_{k:02d}"] = surv[:, k]
+    part_rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    for name, part in (("clinical", clinical_only_surv(part_rng, tr, cov, pidx, ecg_day, af_rhythm, cfg)),
+                       ("ecg", ecg_only_surv(part_rng, tr, lvsd_probability(tr, cfg), pidx, ecg_day, af_rhythm, cfg))):
+        for k in range(part.shape[1]):
+            oracle[f"oracle_{name}_surv_{k:02d}"] = part[:, k]
     oracle["oracle_p_lvef"] = r["p_lvsd"].to_numpy()
     oracle["oracle_p_mi"] = r["p_mi"].to_numpy()
     oracle["oracle_p_lvef_no_fqrs"] = r["p_lvsd_no_fqrs"].to_numpy()

@@ -2,7 +2,9 @@
 
 Design: markers first, outcomes drawn from known functions of the markers (X -> Y). The oracle is then exact:
 - AF: prevalent AF before the first ECG ~ Bernoulli(p0(x)); incident AF from a proportional hazard
-  h(t) = lam * exp(b.x + g * age(t)) (Gompertz in age, so age at any later ECG is handled in closed form).
+  h(t) = lam * exp(b.x + g * age(t)) (Gompertz in age, so age at any later ECG is handled in closed form), where
+  b.x = ECG markers + the CHARGE-AF covariates (bench.data.simulator.covariates); prevalent AF from the markers
+  and sex only, as in simulator 1.4.
   `oracle_surv_kk` is the net AF-free probability to the end of interval k after that ECG (death and loss to
   follow-up are independent censoring given age), conditioned on the rhythm the strip shows.
 - LVEF <= 40 %: patient-level Bernoulli(p(x)); `oracle_p_lvef` = p(x).
@@ -22,6 +24,7 @@ from scipy.optimize import brentq
 
 from bench.base.cohort import MI_TERRITORIES
 from bench.data.simulator.config import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS, TERRITORY_WEIGHTS, SimConfig
+from bench.data.simulator.covariates import charge_af_linear, draw_covariates
 from bench.data.simulator.population import FQRS_P_NO_SCAR, FQRS_P_SCAR, draw_patients
 
 _YEAR = 365.25
@@ -31,10 +34,25 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def af_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
-    """log-hazard ratio of AF without the age term."""
+def af_linear(t: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """Incident AF log-hazard ratio without the age term: ECG markers (`t`) plus the CHARGE-AF covariates (`cov`)
+    when `cfg.charge_af`, else plus sex (simulator 1.4's hazard: the covariates then carry no AF risk of their own)."""
+    if cfg.charge_af:
+        return af_marker_linear(t, cfg) + cfg.effect_scale * charge_af_linear(cov)
+    return af_prevalent_linear(t, cfg)
+
+
+def af_prevalent_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """AF before the first ECG, log-odds without age and intercept: the ECG markers and sex, not the covariates
+    (CHARGE-AF models incident AF; keeping prevalence as in simulator 1.4 keeps every AF strip, so every
+    waveform, of a seed unchanged)."""
+    return af_marker_linear(t, cfg) + cfg.effect_scale * np.log(cfg.hr_male) * t["sex"].to_numpy()
+
+
+def af_marker_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """The ECG markers' share of the AF log-hazard ratio."""
     s = cfg.effect_scale
-    return s * (np.log(cfg.hr_male) * t["sex"] + np.log(cfg.hr_pdur_per_10ms) * (t["pdur"] - 105.0) / 10.0
+    return s * (np.log(cfg.hr_pdur_per_10ms) * (t["pdur"] - 105.0) / 10.0
                 + np.log(cfg.hr_adv_iab) * t["adv_iab"] + np.log(cfg.hr_ptfv1) * t["ptfv1"]
                 + np.log(cfg.hr_pr_per_20ms) * (t["pr"] - 160.0) / 20.0 + np.log(cfg.hr_pac) * t["pac"]).to_numpy()
 
@@ -72,22 +90,36 @@ def af_cumhaz(lam, lin, age_start, t0_days, t1_days, g):
 def intercepts(cfg: SimConfig) -> dict[str, float]:
     """Intercepts that give the configured rates on a fixed 20,000-patient reference population."""
     ref = draw_patients(np.random.default_rng(20240601), 20000, cfg)
-    lin_af, g = af_linear(ref, cfg), _age_rate(cfg)
+    lin_lv = lvsd_linear(ref, cfg)
+    c0 = brentq(lambda c: _sigmoid(c + lin_lv).mean() - cfg.lvsd_prevalence, -40, 40)
+    cov = draw_covariates(np.random.default_rng(20240602), ref, _sigmoid(c0 + lin_lv))
+    lin_af, g = af_linear(ref, cov, cfg), _age_rate(cfg)
     age = ref["age0"].to_numpy()
-    lin_prev = lin_af + g * 5.0 * (age - 60.0) / 5.0
+    lin_prev = af_prevalent_linear(ref, cfg) + g * 5.0 * (age - 60.0) / 5.0
     b0 = brentq(lambda b: _sigmoid(b + lin_prev).mean() - cfg.af_prevalent, -30, 30)
     log_lam = brentq(lambda ll: (1 - np.exp(-af_cumhaz(np.exp(ll), lin_af, age, 0.0, HORIZON_DAYS, g))).mean()
                      - cfg.af_5y_incidence, -40, 10)
-    lin_lv = lvsd_linear(ref, cfg)
-    c0 = brentq(lambda c: _sigmoid(c + lin_lv).mean() - cfg.lvsd_prevalence, -40, 40)
     return {"af_prev": b0, "af_log_lam": log_lam, "lvsd": c0}
 
 
-def patient_risks(traits: pd.DataFrame, cfg: SimConfig) -> pd.DataFrame:
-    """Per-patient true probabilities / hazard terms."""
+def lvsd_probability(traits: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    """True P(LVEF <= 40 %) per patient."""
+    return _sigmoid(intercepts(cfg)["lvsd"] + lvsd_linear(traits, cfg))
+
+
+def af_risk_terms(traits: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> pd.DataFrame:
+    """Per patient: P(AF before the first ECG) and the incident hazard's terms (linear predictor, rate, age slope)."""
     ic = intercepts(cfg)
-    lin_af, g = af_linear(traits, cfg), _age_rate(cfg)
+    lin_af, g = af_linear(traits, cov, cfg), _age_rate(cfg)
     age = traits["age0"].to_numpy()
+    p_prev = _sigmoid(ic["af_prev"] + af_prevalent_linear(traits, cfg) + g * (age - 60.0))
+    return pd.DataFrame({"p_af_prev": p_prev, "af_lin": lin_af,
+                         "af_lam": np.full(len(traits), np.exp(ic["af_log_lam"])), "af_g": np.full(len(traits), g)})
+
+
+def patient_risks(traits: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> pd.DataFrame:
+    """Per-patient true probabilities / hazard terms (`cov`: the covariates, row-aligned with `traits`)."""
+    ic = intercepts(cfg)
     p_mi = mi_probability(traits, cfg)
     scar = traits["scar"].to_numpy().astype(bool)
     w = np.array([TERRITORY_WEIGHTS[t] for t in MI_TERRITORIES], float)
@@ -102,9 +134,7 @@ def patient_risks(traits: pd.DataFrame, cfg: SimConfig) -> pd.DataFrame:
     p_lvsd_blind = (pf * _sigmoid(ic["lvsd"] + lvsd_linear(with_f, cfg))
                     + (1 - pf) * _sigmoid(ic["lvsd"] + lvsd_linear(no_f, cfg)))
     p_mi_blind = pf * mi_probability(with_f, cfg) + (1 - pf) * mi_probability(no_f, cfg)
-    out = pd.DataFrame({
-        "p_af_prev": _sigmoid(ic["af_prev"] + lin_af + g * (age - 60.0)),
-        "af_lin": lin_af, "af_lam": np.exp(ic["af_log_lam"]), "af_g": g,
+    out = af_risk_terms(traits, cov, cfg).assign(**{
         "p_lvsd": _sigmoid(ic["lvsd"] + lvsd_linear(traits, cfg)), "p_lvsd_no_fqrs": p_lvsd_blind,
         "p_mi": p_mi, "p_mi_no_fqrs": p_mi_blind,
     })

@@ -28,6 +28,12 @@ def draw_patients(rng: np.random.Generator, n: int, cfg: SimConfig) -> pd.DataFr
     """One row per patient: age at the first ECG, sex and the planted markers (ms, mV, flags)."""
     age = np.clip(rng.normal(cfg.age_mean, cfg.age_sd, n), 25, 95)
     male = (rng.random(n) < cfg.male_fraction).astype(np.int8)
+    return draw_markers(rng, age, male, cfg)
+
+
+def draw_markers(rng: np.random.Generator, age: np.ndarray, male: np.ndarray, cfg: SimConfig) -> pd.DataFrame:
+    """The planted markers of patients of the given ages and sexes (also used to marginalise them in oracles)."""
+    n = len(age)
     a10 = (age - 60.0) / 10.0
 
     hr = np.clip(rng.normal(68.0, 10.0, n), 45, 125)

@@ -30,7 +30,12 @@ def config_from_options(opts: dict[str, str], where: str) -> SimConfig:
     for k, v in opts.items():
         default = getattr(SimConfig(), k)
         try:
-            kw[k] = tuple(float(x) for x in v.split("/")) if isinstance(default, tuple) else type(default)(v)
+            if isinstance(default, bool):  # bool("0") is True: spell the accepted values out
+                if v.lower() not in {"1", "0", "true", "false"}:
+                    raise ValueError(v)
+                kw[k] = v.lower() in {"1", "true"}
+            else:
+                kw[k] = tuple(float(x) for x in v.split("/")) if isinstance(default, tuple) else type(default)(v)
         except ValueError as e:
             raise CohortError(f"{where}: option {k}={v!r} is not a {type(default).__name__}") from e
     return SimConfig(**kw)
