@@ -207,7 +207,7 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
             rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m}
             if img is not None and mat is not None and img["n_seeds"] and mat["n_seeds"]:
                 task_obj = task_obj or _task_instance(rs, task)
-                p = compare(task_obj, m, _predictions(rs, task, img["representation"], img["model"]),
+                p = compare(task_obj, _predictions(rs, task, img["representation"], img["model"]),
                             _predictions(rs, task, mat["representation"], mat["model"]), n_boot=n_boot, seed=seed)
                 flops = _ratio(img.get("compute/flops_per_ecg"), mat.get("compute/flops_per_ecg"))
                 train = _ratio(img.get("compute/train_s"), mat.get("compute/train_s"))
@@ -261,7 +261,7 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
             p = Paired()
             if r["n_seeds"] > 0:
                 preds = _predictions(rs, task, r["representation"], r["model"])
-                p = compare(task_obj, m, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
+                p = compare(task_obj, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
             gap = p.note or (_diff_text(p) if r["n_seeds"] > 0 else MISSING)
             disp.append({"Task": task, "Representation": r["representation"], "Model": r["model"],
                          "Metric": m, "Model value": fmt(p.a), "Oracle value": fmt(p.b),
