@@ -36,7 +36,8 @@ DEFAULT_TRAIN: dict[str, Any] = {
 DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_column": ""}
 #: `record_wise_LEAKY = true` splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much
 #: that leakage inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
-OPTIONAL_SPLIT = frozenset({"record_wise_LEAKY"})
+#: `folds = K` (K >= 2) makes one cell per patient-grouped test fold 1..K (with `fold_column`, the published folds).
+OPTIONAL_SPLIT = frozenset({"record_wise_LEAKY", "folds"})
 DEFAULT_EVAL: dict[str, Any] = {"n_boot": 200, "boot_seed": 0, "gradcam_ecgs": 2}
 AXES = ("tasks", "representations", "models")
 
@@ -64,14 +65,22 @@ class Cell:
     train: dict[str, Any]
     split: dict[str, Any]
     eval: dict[str, Any]
+    fold: int = 0  # test fold 1..K of a K-fold grid; 0 = the single split
+    external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec
 
     @property
     def label(self) -> str:
-        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}"
+        fold = f"/f{self.fold}" if self.fold else ""
+        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}{fold}"
 
     def config(self) -> dict[str, Any]:
-        """The whole resolved config, JSON-able."""
-        return json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
+        """The whole resolved config, JSON-able. `fold` and `external` appear only when set, so grids without
+        them keep the cell keys they had before these existed."""
+        cfg = json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
+        for k in ("fold", "external"):
+            if not cfg[k]:
+                cfg.pop(k)
+        return cfg
 
     def flat_params(self) -> dict[str, str]:
         """MLflow params: every leaf of the resolved config, dotted keys."""
@@ -121,6 +130,12 @@ class Grid:
     split: dict[str, Any]
     eval: dict[str, Any]
     experiment: str = ""
+    external: dict[str, str] = field(default_factory=dict)
+
+    def folds(self) -> list[int]:
+        """Test folds, one cell each: 1..K with `[split] folds = K`, else [0] (the single split)."""
+        k = int(self.split.get("folds") or 0)
+        return list(range(1, k + 1)) if k else [0]
 
     def expand(self) -> tuple[list[Cell], list[Skipped]]:
         from models import MODELS
@@ -142,8 +157,9 @@ class Grid:
                         continue
                     train = {**self.train, **m.train}
                     for s in self.seeds:
-                        cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
-                                          dict(self.eval)))
+                        for fold in self.folds():
+                            cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
+                                              dict(self.eval), fold, dict(self.external)))
         # Seed-major order: an interrupted grid has whole seeds done (every pair at seed 0 before any at seed 1), so
         # its tables compare every pair on the same seeds. The sort is stable: the axes keep the file's order.
         cells.sort(key=lambda c: c.seed)
@@ -205,7 +221,7 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise GridError(f"{where}: not valid TOML: {e}") from None
-    known = {"name", "source", "seeds", "experiment", "train", "split", "eval", *AXES, "description"}
+    known = {"name", "source", "seeds", "experiment", "train", "split", "eval", "external", *AXES, "description"}
     unknown = set(doc) - known
     if unknown:
         raise GridError(f"{where}: unknown top-level keys {sorted(unknown)}")
@@ -213,6 +229,10 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
     if not src:
         raise GridError(f"{where}: no 'source' (e.g. source = \"synthetic:400,seed=1\")")
     name = doc.get("name", path.stem)
+    split = _section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT)
+    folds = split.get("folds")
+    if folds is not None and (not isinstance(folds, int) or isinstance(folds, bool) or folds < 2):
+        raise GridError(f"{where}: [split] folds = {folds!r}: must be a whole number >= 2")
     return Grid(
         name=name,
         path=where,
@@ -222,7 +242,23 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
         train=_section(doc, "train", DEFAULT_TRAIN, where),
-        split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
+        split=split,
         eval=_section(doc, "eval", DEFAULT_EVAL, where),
         experiment=doc.get("experiment", f"repbench-{name}"),
+        external=_external(doc, src, where),
     )
+
+
+def _external(doc: dict, source: str, where: str) -> dict[str, str]:
+    """`[[external]]` blocks -> {name: source spec}; every cell is also scored on each of these cohorts."""
+    out: dict[str, str] = {}
+    for i, e in enumerate(doc.get("external", [])):
+        if not isinstance(e, dict) or set(e) != {"name", "source"}:
+            raise GridError(f"{where}: external[{i}] needs exactly the keys 'name' and 'source', got {e!r}")
+        if e["name"] in out:
+            raise GridError(f"{where}: external name {e['name']!r} is used twice")
+        if e["source"] == source:
+            raise GridError(f"{where}: external {e['name']!r} has the grid's own source {source!r}; an external "
+                            "cohort must be another cohort")
+        out[str(e["name"])] = str(e["source"])
+    return out
