@@ -1,7 +1,7 @@
 """Run one grid cell as named stages, logged to one MLflow run:
 `load_data` (cohort, task rows, patient-wise split or test fold -> train/val/test `Part`s) -> `build_inputs`
 (representation fitted on the training part, cached) -> `build_model` -> `fit` (best epoch on validation) ->
-`test` (test metrics with bootstrap CIs, predictions) -> `score_external` (each external cohort, through the
+`score_test` (test metrics with bootstrap CIs, predictions) -> `score_external` (each external cohort, through the
 representation as fitted on training; bench/harness/external.py).
 
 `run_cell(cell, ctx)` is a pure function of a frozen cell config and a picklable context, so the local loop and
@@ -163,11 +163,10 @@ class RunLog:
 
 @dataclass(frozen=True)
 class CellData:
-    """What `load_data` gives the later stages: the cohort, the task, and its rows split into parts."""
+    """What `load_data` gives the later stages: the cohort, the task, and the task's rows split into parts."""
 
     cohort: object
     task: object
-    records: pd.DataFrame  # the task's rows of the cohort, index 0..n-1
     parts: dict[str, Part]
 
 
@@ -193,7 +192,7 @@ def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float]:
     inputs = build_inputs(cell, ctx, data, log)
     model = build_model(cell, data, inputs, log).to(device)
     fit(cell, ctx, data, inputs, model, device, log)
-    test(cell, data, inputs, model, device, log)
+    score_test(cell, data, inputs, model, device, log)
     score_external(cell, ctx, data, inputs, model, device, log)
     log.flush()
     primary = f"test/{data.task.primary_metric}"
@@ -220,7 +219,7 @@ def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
                         "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
                         "data/n_test_patients": parts["test"].n_patients})
     log.json("split.json", {k: p.records["ecg_id"].astype(str).tolist() for k, p in parts.items()})
-    return CellData(cohort, task, records, parts)
+    return CellData(cohort, task, parts)
 
 
 def _split(cell: Cell, records: pd.DataFrame, targets: dict[str, np.ndarray], log: RunLog) -> Split:
@@ -302,7 +301,7 @@ def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, devi
                         f"val/best_{data.task.primary_metric}": trained.best_val})
 
 
-def test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
+def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
     """Score the test part: metrics with patient-bootstrap CIs (and the oracle's on simulated cohorts), the
     per-ECG predictions, the evaluation artifacts and Grad-CAM maps."""
     from bench.harness.train import predict_outputs

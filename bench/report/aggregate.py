@@ -82,8 +82,8 @@ def _pooled_row(tracking_uri: str, folds: pd.DataFrame) -> pd.Series:
                           "folds must be disjoint")
     records, scores = split_predictions(pred)
     oracle = split_predictions(pred, ORACLE)[1]
-    metrics, _ = evaluate_with_ci(task_of_run(first), records, scores, oracle_scores=oracle if oracle.shape[1] else None,
-                                  n_boot=int(float(first.get("params.eval.n_boot", 200))),
+    metrics, _ = evaluate_with_ci(task_of_run(first), records, scores,
+                                  oracle_scores=oracle if oracle.shape[1] else None, n_boot=int(float(first.get("params.eval.n_boot", 200))),
                                   seed=int(float(first.get("params.eval.boot_seed", 0))))
     row = first.copy()
     for c in (c for c in folds.columns if c.startswith("metrics.")):

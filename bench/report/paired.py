@@ -4,7 +4,8 @@ Every model of a task is scored on the same test set (the split seed is fixed pe
 tables are aligned row for row on `ecg_id` and resampled with the same patient bootstrap draws
 (`bench.base.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
 the mean over paired seeds of metric(A) - metric(B), its 95 % interval the percentile interval of that mean over
-the shared resamples. The metric is the task's primary metric call (`Task.primary_call`, re-weighted per resample). DeLong's test
+the shared resamples. The metric is the task's primary metric call (`Task.primary_call`, re-weighted per
+resample). With K test folds a seed's predictions are its folds' out-of-fold predictions, pooled. DeLong's test
 (`bench.base.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
 reported (every seed must agree for a small p).
 """
@@ -64,8 +65,8 @@ def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndar
 
 def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFrame], *,
             n_boot: int = 200, seed: int = 0, which_b: str = SCORE) -> Paired:
-    """Paired difference of the task's primary metric, A - B, over the seeds both have. `which_b='oracle_'` compares A with the
-    oracle columns stored in A's own predictions (the oracle gap)."""
+    """Paired difference of the task's primary metric, A - B, over the seeds both have. `which_b='oracle_'`
+    compares A with the oracle columns stored in A's own predictions (the oracle gap)."""
     seeds = sorted(set(preds_a) & set(preds_b))
     if not seeds:
         return Paired(note="no seed finished for both")

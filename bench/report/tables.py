@@ -116,7 +116,8 @@ def leaderboards(rs: RunSet, agg: pd.DataFrame) -> list[Table]:
                          "rep_kind": r["rep_kind"], "n_seeds": int(r["n_seeds"]), "n_expected": int(r["n_expected"]),
                          **{k: r.get(k, np.nan) for k in (primary, f"{primary}_lo", f"{primary}_hi",
                                                           f"{primary}_seed_ci", *calib, "data/n_test_patients")},
-                         **{f"{m}{b}": r.get(f"{m}{b}", np.nan) for m in external.values() for b in ("", "_lo", "_hi")}})
+                         **{f"{m}{b}": r.get(f"{m}{b}", np.nan) for m in external.values()
+                            for b in ("", "_lo", "_hi")}})
         arrow = "higher is better" if hib else "lower is better"
         notes = [f"Task {task}; primary metric {rs.primary(task)} ({arrow}): mean over seeds [mean of the runs' "
                  "95 % patient-bootstrap bounds] ± 95 % t-interval half-width over seeds.",
