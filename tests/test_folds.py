@@ -147,3 +147,12 @@ def test_fold_cells_run_and_tables_pool_their_predictions(tmp_path):
     rs = load_runs(uri, "repbench-folds", grid=grid.path)
     assert rs.runs.empty and rs.cells["status"].iloc[0] == "missing"
     assert rs.cells["reason"].iloc[0].startswith("2/3 folds finished")
+
+
+def test_published_folds_must_be_the_grids_folds(mi_records):
+    records, _ = mi_records
+    patient_number = np.unique(records["patient_id"], return_inverse=True)[1]
+    records = records.assign(site_fold=patient_number % 4 + 1)  # folds by patient, as published folds are
+    assert len(fold_split(records, 4, folds=4, fold_column="site_fold").test) == (records["site_fold"] == 4).sum()
+    with pytest.raises(GridError, match=r"fold_column 'site_fold' with folds = 3: values \[4\] are not folds 1..3"):
+        fold_split(records, 1, folds=3, fold_column="site_fold")

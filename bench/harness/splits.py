@@ -97,6 +97,10 @@ def fold_split(records: pd.DataFrame, fold: int, *, folds: int, val: float = 0.1
     idx = np.arange(len(records))
     if fold_column is not None:
         given = pd.to_numeric(records[fold_column], errors="coerce").to_numpy()
+        stray = sorted(set(given[~np.isin(given, np.arange(1, folds + 1))].tolist()), key=str)
+        if stray:  # a row in no test fold would train every fold's model and never be tested
+            raise GridError(f"[split] fold_column {fold_column!r} with folds = {folds}: values {stray[:5]} are not "
+                            f"folds 1..{folds}")
         te = idx[given == fold]
     else:
         y = np.zeros(len(records), int) if stratify is None else _strata(stratify)
