@@ -61,6 +61,8 @@ def test_external_blocks_are_checked(tmp_path):
     assert cells[0].config()["external"] == {"other_site": "synthetic:40,seed=11"}
     with pytest.raises(GridError, match=r"external\[0\] needs exactly the keys 'name' and 'source'"):
         _grid(tmp_path, GRID.replace('source = "synthetic:40,seed=11"', 'src = "synthetic:40,seed=11"'))
+    with pytest.raises(GridError, match="external name 'other/site': use letters"):
+        _grid(tmp_path, GRID.replace('name = "other_site"', 'name = "other/site"'))
     with pytest.raises(GridError, match="external 'other_site' has the grid's own source"):
         _grid(tmp_path, GRID.replace("synthetic:40,seed=11", "synthetic:60,seed=3"))
 

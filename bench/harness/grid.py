@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -255,6 +256,9 @@ def _external(doc: dict, source: str, where: str) -> dict[str, str]:
     for i, e in enumerate(doc.get("external", [])):
         if not isinstance(e, dict) or set(e) != {"name", "source"}:
             raise GridError(f"{where}: external[{i}] needs exactly the keys 'name' and 'source', got {e!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(e["name"])):
+            raise GridError(f"{where}: external name {e['name']!r}: use letters, digits, '_', '.', '-' (it names "
+                            "metrics external/<name>/<metric>)")
         if e["name"] in out:
             raise GridError(f"{where}: external name {e['name']!r} is used twice")
         if e["source"] == source:
