@@ -1,6 +1,5 @@
-"""Shared pieces of the registered tasks: parameters with declared defaults, and evaluation described as a list
-of metric calls, so bench/harness/evaluation.py can bootstrap every metric with patient weights instead of re-running
-`evaluate` on resampled copies."""
+"""Shared pieces of the registered tasks: parameters with declared defaults (a typo in a grid file raises), and the
+loss and score helpers they share. The evaluation contract itself (metric calls) is on `tasks.base.Task`."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
@@ -10,18 +9,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from bench.base.metrics import MetricCall, evaluate_calls
 from tasks.base import Task
 
 
 class PlannedTask(Task):
-    """A Task whose `evaluate` runs `metric_calls`; extras for the harness: `tables` (artifacts) and
-    `risk_columns` (score columns compared with the oracle's in `ece_vs_oracle`)."""
+    """A Task whose parameters have declared defaults (`defaults`); `get_params` resolves them."""
 
     #: Parameter names and defaults; unknown names raise (a typo in a grid file must not be ignored).
     defaults: ClassVar[dict[str, Any]] = {}
-    #: Score columns that are absolute risks comparable with the oracle's (first one is reported).
-    risk_columns: ClassVar[tuple[str, ...]] = ("score",)
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))
@@ -34,16 +29,6 @@ class PlannedTask(Task):
 
     def p(self, name: str) -> Any:
         return self.params.get(name, self.defaults[name])
-
-    def metric_calls(self, records: pd.DataFrame, scores: pd.DataFrame) -> list[MetricCall]:
-        raise NotImplementedError
-
-    def evaluate(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
-        return evaluate_calls(self.metric_calls(records.reset_index(drop=True), scores.reset_index(drop=True)))
-
-    def tables(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """Tables logged as run artifacts (confusion matrix, calibration by decile); none by default."""
-        return {}
 
 
 def column(records: pd.DataFrame, name: str, default=np.nan) -> np.ndarray:

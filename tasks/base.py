@@ -9,7 +9,12 @@ A task is a class registered with `@register_task(name)`; `__init__` stores keyw
 - `loss(outputs, targets) -> scalar tensor`: outputs/targets are dicts of tensors for a batch.
 - `predict(outputs) -> {column: array (n,)}`: turns raw head outputs (numpy) into score columns for the
   per-ECG predictions artifact (probabilities, predicted survival per interval, ...).
-- `evaluate(records, scores) -> {metric: float}`: pure function of the test rows and score columns.
+- Evaluation, one contract for every task: `metric_calls(records, scores) -> [MetricCall]` describes every metric
+  as a registered metric on row-aligned arrays (the primary metric among them), so the harness bootstraps any task
+  by re-weighting rows (bench/harness/evaluation.py) and the report re-scores stored predictions the same way;
+  `evaluate` runs the calls once, `primary_call` is the call behind `primary_metric` (the one place it is chosen),
+  `tables(records, scores)` gives extra run artifacts, `risk_columns` the score columns that are absolute risks
+  comparable with an oracle's.
 - `epoch_indices(records, rng) -> indices`: training rows for one epoch (default: all).
 - `oracle_scores(oracle) -> score columns` from a simulated cohort's oracle table (None if not applicable).
 - `version`: bumped when the task's output changes (part of the cell key); `sources`: source schemes that can feed it.
@@ -21,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from bench.base.metrics import MetricCall, evaluate_calls
 from bench.base.registry import Registry
 
 TASKS: Registry = Registry("task", package="tasks")
@@ -44,6 +50,8 @@ class Task:
     #: Source schemes (`synthetic`, `ptbxl`, `ptb`, `folder`, ...) whose cohorts can carry this task's labels; a grid
     #: pairing the task with any other source is refused when it loads.
     sources: ClassVar[frozenset[str]] = frozenset()
+    #: Score columns that are absolute risks comparable with the oracle's (`test/ece_vs_oracle`).
+    risk_columns: ClassVar[tuple[str, ...]] = ("score",)
 
     def __init__(self, **params):
         self.params = dict(params)
@@ -63,8 +71,26 @@ class Task:
     def predict(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
-    def evaluate(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
+    def metric_calls(self, records: pd.DataFrame, scores: pd.DataFrame) -> list[MetricCall]:
+        """Every metric of this task on these rows (index 0..n-1, row-aligned with `scores`)."""
         raise NotImplementedError
+
+    def evaluate(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
+        """Every metric once, on all rows."""
+        return evaluate_calls(self.metric_calls(records.reset_index(drop=True), scores.reset_index(drop=True)))
+
+    def primary_call(self, records: pd.DataFrame, scores: pd.DataFrame) -> MetricCall:
+        """The metric call reported as `primary_metric` (best epoch, tables, paired comparisons, ROC curves)."""
+        calls = [c for c in self.metric_calls(records.reset_index(drop=True), scores.reset_index(drop=True))
+                 if c.key == self.primary_metric]
+        if not calls:
+            raise ValueError(f"task {self.name!r}: its metric calls have no {self.primary_metric!r} (the primary "
+                             f"metric) for score columns {sorted(scores.columns)}")
+        return calls[0]
+
+    def tables(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Tables logged as run artifacts (confusion matrix, calibration by decile); none by default."""
+        return {}
 
     def epoch_indices(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         return np.arange(len(records))

@@ -1,9 +1,9 @@
-"""Test evaluation of one cell: point metrics, paired patient-bootstrap 95 % intervals, the oracle's metrics and
-the model's distance to the oracle risk, plus tables to store as run artifacts.
+"""Evaluation of one cell on one scored cohort (its test split, or an external cohort): point metrics, paired
+patient-bootstrap 95 % intervals, the oracle's metrics and the model's distance to the oracle risk, plus tables to
+store as run artifacts.
 
-Tasks that describe their evaluation as metric calls (`task.metric_calls`, see tasks/_metric_plan.py) are
-bootstrapped by re-weighting rows (a patient drawn k times weighs k); any other task is bootstrapped by calling
-`task.evaluate` on the resampled rows.
+Every task describes its evaluation as metric calls (`Task.metric_calls`, tasks/base.py), so every metric is
+bootstrapped the same way: by re-weighting rows (a patient drawn k times weighs k) through `evaluate_calls`.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from bench.base.bootstrap import CI_LEVEL, bootstrap_indices, percentile_ci, resample_rows, resample_weights
+from bench.base.bootstrap import CI_LEVEL, bootstrap_indices, percentile_ci, resample_weights
 from bench.base.metrics import MetricCall, evaluate_calls
 
 #: None -> point metrics {key: value}; a (n_boot, n_rows) weight matrix -> {key: (n_boot,) values}.
@@ -32,38 +32,22 @@ def _describe(call: MetricCall) -> dict:
 
 def _evaluator(task, records: pd.DataFrame, scores: pd.DataFrame,
                extra: list[MetricCall]) -> tuple[Evaluator, dict[str, dict]]:
-    """A function weights -> metrics (None = all rows once), and a description of each metric when known."""
-    if hasattr(task, "metric_calls"):
-        calls = list(task.metric_calls(records, scores)) + extra
-        return (lambda w: evaluate_calls(calls, w)), {c.key: _describe(c) for c in calls}
-
-    def generic(w: np.ndarray | None) -> dict:
-        if w is not None and np.ndim(w) == 2:
-            per = [generic(row) for row in w]  # one resample at a time
-            keys = dict.fromkeys(k for p in per for k in p)
-            return {k: np.array([p.get(k, np.nan) for p in per], dtype=float) for k in keys}
-        out: dict[str, float] = {}
-        if w is None:
-            out.update(task.evaluate(records, scores))
-        else:
-            rows = resample_rows(w)
-            out.update(task.evaluate(records.iloc[rows].reset_index(drop=True),
-                                     scores.iloc[rows].reset_index(drop=True)))
-        out.update(evaluate_calls(extra, w))
-        return {k: float(v) for k, v in out.items()}
-
-    return generic, {c.key: _describe(c) for c in extra}
+    """A function weights -> metrics (None = all rows once), and a description of each metric."""
+    calls = list(task.metric_calls(records, scores)) + extra
+    return (lambda w: evaluate_calls(calls, w)), {c.key: _describe(c) for c in calls}
 
 
 def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 200, seed: int = 0,
-                     oracle_scores=None, level: float = CI_LEVEL) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
-    """Metrics `test/<m>`, `test/<m>_lo`, `test/<m>_hi` (and `oracle/...` when oracle scores are given, plus
-    `test/ece_vs_oracle` = mean |model risk - oracle risk|), and artifacts: `bootstrap_resamples` (patient ids
+                     oracle_scores=None, level: float = CI_LEVEL, prefix: str = "test",
+                     oracle_prefix: str = "oracle") -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+    """Metrics `<prefix>/<m>`, `<prefix>/<m>_lo`, `<prefix>/<m>_hi` (prefix `test`, or `external/<name>` for an
+    external cohort; and `<oracle_prefix>/...` when oracle scores are given, plus `<prefix>/ece_vs_oracle` = mean
+    |model risk - oracle risk|), and artifacts: `bootstrap_resamples` (patient ids
     drawn per resample), `bootstrap_metrics` (every metric per resample, for paired model comparisons),
     `metric_info` (direction, function and parameters of each metric, with the interval's level, resample
     count and seed) and the task's own tables (e.g. `confusion_matrix`).
 
-    `records` are the test rows of the task (with `patient_id` and labels), row-aligned with `scores_df`.
+    `records` are the scored rows of the task (with `patient_id` and labels), row-aligned with `scores_df`.
     """
     records = records.reset_index(drop=True)
     scores = pd.DataFrame(scores_df).reset_index(drop=True)
@@ -78,13 +62,13 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     groups: dict[str, tuple[Evaluator, dict[str, dict]]] = {}
     extra: list[MetricCall] = []
     if oracle is not None:
-        cols = [c for c in getattr(task, "risk_columns", ("score",)) if c in scores and c in oracle]
+        cols = [c for c in task.risk_columns if c in scores and c in oracle]
         if cols:
             extra.append(MetricCall("ece_vs_oracle", "mean_abs_diff",
                                     (scores[cols].to_numpy(float), oracle[cols].to_numpy(float))))
-    groups["test"] = _evaluator(task, records, scores, extra)
+    groups[prefix] = _evaluator(task, records, scores, extra)
     if oracle is not None:
-        groups["oracle"] = _evaluator(task, records, oracle, [])
+        groups[oracle_prefix] = _evaluator(task, records, oracle, [])
 
     metrics: dict[str, float] = {}
     per_resample: dict[str, np.ndarray] = {}
@@ -109,6 +93,5 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
         "metric_info": pd.DataFrame(info_rows).assign(
             ci_level=level, n_boot=int(n_boot), seed=int(seed), n_patients=len(uniq), n_rows=len(records)),
     }
-    if hasattr(task, "tables"):
-        artifacts.update(task.tables(records, scores))
+    artifacts.update(task.tables(records, scores))
     return metrics, artifacts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -22,10 +23,13 @@ import bench
 from bench.base.errors import GridError
 from bench.harness.grid_schema import check_axes, check_schema, check_sources, expand_source, resolved_defaults
 
-#: Defaults of the resolved cell config (the schema's, less the keys that enter it only when a grid sets them).
-DEFAULT_TRAIN: dict[str, Any] = resolved_defaults("train")
-DEFAULT_SPLIT: dict[str, Any] = resolved_defaults("split")
-DEFAULT_EVAL: dict[str, Any] = resolved_defaults("eval")
+    description: str = ""
+    external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec (expanded)
+
+    def folds(self) -> list[int]:
+        """Test folds, one cell each: 1..K with `[split] folds = K`, else [0] (the single split)."""
+        k = int(self.split.get("folds") or 0)
+        return list(range(1, k + 1)) if k else [0]
 AXES = ("tasks", "representations", "models")
 
 
@@ -52,14 +56,22 @@ class Cell:
     train: dict[str, Any]
     split: dict[str, Any]
     eval: dict[str, Any]
+    fold: int = 0  # test fold 1..K of a K-fold grid; 0 = the single split
+    external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec
 
     @property
     def label(self) -> str:
-        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}"
+        fold = f"/f{self.fold}" if self.fold else ""
+        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}{fold}"
 
     def config(self) -> dict[str, Any]:
-        """The whole resolved config, JSON-able."""
-        return json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
+        """The whole resolved config, JSON-able. `fold` and `external` appear only when set, so grids without
+        them keep the cell keys they had before these existed."""
+        cfg = json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
+        for k in ("fold", "external"):
+            if not cfg[k]:
+                cfg.pop(k)
+        return cfg
 
     def flat_params(self) -> dict[str, Any]:
         """MLflow params: every leaf of the resolved config under its dotted key (lists stay whole); logged as JSON
@@ -137,8 +149,9 @@ class Grid:
                         continue
                     train = {**self.train, **m.train}
                     for s in self.seeds:
-                        cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
-                                          dict(self.eval)))
+                        for fold in self.folds():
+                            cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
+                                              dict(self.eval), fold, dict(self.external)))
         # Seed-major order: an interrupted grid has whole seeds done (every pair at seed 0 before any at seed 1), so
         # its tables compare every pair on the same seeds. The sort is stable: the axes keep the file's order.
         cells.sort(key=lambda c: c.seed)
@@ -207,15 +220,19 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         tasks=_entries(doc, "tasks", where),
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
-        train=_section(doc, "train", DEFAULT_TRAIN),
-        split=_section(doc, "split", DEFAULT_SPLIT),
-        eval=_section(doc, "eval", DEFAULT_EVAL),
-        experiment=schema.experiment or f"repbench-{name}",
-        description=schema.description,
-        external=external,
-    )
-    cells, skipped = grid.expand()
-    if not cells:
-        why = "; ".join(sorted({s.reason for s in skipped}))
-        raise GridError(f"grid {where}: no cell to run: every representation/model pair is incompatible ({why})")
-    return grid
+
+
+def _external(external: list[dict[str, str]], source: str, where: str) -> dict[str, str]:
+    """`[[external]]` blocks (schema-checked) -> {name: source spec}; every cell is also scored on each cohort."""
+    out: dict[str, str] = {}
+    for e in external:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", e["name"]):
+            raise GridError(f"grid {where}: external name {e['name']!r}: use letters, digits, '_', '.', '-' (it names "
+                            "metrics external/<name>/<metric>)")
+        if e["name"] in out:
+            raise GridError(f"grid {where}: external name {e['name']!r} is used twice")
+        if e["source"] == source:
+            raise GridError(f"grid {where}: external {e['name']!r} has the grid's own source {source!r}; an external "
+                            "cohort must be another cohort")
+        out[e["name"]] = e["source"]
+    return out

@@ -39,7 +39,7 @@ Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
 #: before they existed keep their cell keys. Their schema defaults below are what the harness assumes when absent.
 OPTIONAL_KEYS = {"train": frozenset({"amp", "channels_last", "compile"}),
                  "split": frozenset({"folds", "record_wise_LEAKY"}),
-                 "eval": frozenset({"log_model"})}
+                 "eval": frozenset({"log_model", "clinical", "subgroups", "age_bands"})}
 
 
 def resolved_defaults(section: str) -> dict[str, Any]:
@@ -92,6 +92,18 @@ class EvalSection(_Strict):
     boot_seed: NonNegativeInt = 0
     gradcam_ecgs: NonNegativeInt = 2
     log_model: bool = True
+    #: clinical-only baseline, ECG + clinical combination and independent-predictor model (bench.harness.clinical),
+    #: where the cohort carries covariates
+    clinical: bool = True
+    subgroups: list[Annotated[str, Field(min_length=1)]] = []
+    age_bands: Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=1)] = [50.0, 65.0, 80.0]
+
+    @field_validator("age_bands")
+    @classmethod
+    def _increasing(cls, value):
+        if any(b <= a for a, b in zip(value, value[1:])):
+            raise ValueError(f"{value}: band edges must increase strictly")
+        return value
 
 
 class AxisEntrySchema(_Strict):

@@ -78,10 +78,11 @@ def log_dataset_inputs(client, run_id: str, source: str, fingerprint: str, parts
     client.log_inputs(run_id, datasets=inputs)
 
 
-def log_datasets(client, run_id: str, cohort, records: pd.DataFrame, split) -> None:
-    """The cell's training / validation / test rows of `records` (split: row indices `train`, `val`, `test`)."""
-    parts = {context: records.iloc[getattr(split, part)] for part, context in SPLIT_CONTEXTS.items()}
-    log_dataset_inputs(client, run_id, cohort.source, cohort.fingerprint, parts)
+def log_datasets(client, run_id: str, cohort, parts: dict) -> None:
+    """The cell's training / validation / test parts (`bench.harness.splits.Part`s keyed train / val / test) as
+    dataset inputs of the run."""
+    log_dataset_inputs(client, run_id, cohort.source, cohort.fingerprint,
+                       {context: parts[part].records for part, context in SPLIT_CONTEXTS.items()})
 
 
 # -- the model --------------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
-"""Run one grid cell: cohort -> patient-wise split -> representation (fitted on train, cached) -> train -> best
-epoch on validation -> test evaluation with bootstrap CIs -> one MLflow run.
+"""Run one grid cell as named stages, logged to one MLflow run:
+`load_data` (cohort, task rows, patient-wise split or test fold -> train/val/test `Part`s) -> `build_inputs`
+(representation fitted on the training part, cached) -> `build_model` -> `fit` (best epoch on validation) ->
+`score_test` (test metrics with bootstrap CIs, predictions) -> `score_external` (each external cohort, through the
+representation as fitted on training; bench/harness/external.py).
 
 `run_cell(cell, ctx)` is a pure function of a frozen cell config and a picklable context, so the local loop and
 remote executors (Ray) only differ in where it is called. Any exception inside the cell marks its run FAILED with
@@ -12,13 +15,18 @@ import tempfile
 import time
 import traceback
 import warnings
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bench.harness.grid import Cell
+
+if TYPE_CHECKING:  # only for annotations: the runner module stays light to import (Ray ships it to workers)
+    from bench.harness.splits import Part, Split
 
 PREDICTIONS = "predictions.csv"
 
@@ -46,7 +54,9 @@ class CellResult:
     error: str = ""
 
 
-_COHORTS: dict[tuple[str, str], object] = {}
+_COHORTS: OrderedDict[tuple[str, str], object] = OrderedDict()
+#: Cohorts kept in memory: a cell's training cohort and its external cohorts, so consecutive cells reuse them.
+_MAX_COHORTS = 4
 
 
 def cached_cohort(source: str, cache_dir: str):
@@ -55,15 +65,20 @@ def cached_cohort(source: str, cache_dir: str):
 
     k = (source, cache_dir)
     if k not in _COHORTS:
-        _COHORTS.clear()  # one cohort in memory at a time
+        while len(_COHORTS) >= _MAX_COHORTS:
+            _COHORTS.popitem(last=False)
         _COHORTS[k] = load_cohort(source, cache_dir=cache_dir)
+    _COHORTS.move_to_end(k)
     return _COHORTS[k]
 
 
 def run_tags(cell: Cell, key: str) -> dict[str, str]:
-    return {"cell_key": key, "task": cell.task.id, "representation": cell.representation.id,
+    tags = {"cell_key": key, "task": cell.task.id, "representation": cell.representation.id,
             "model": cell.model.id, "seed": str(cell.seed), "grid": cell.grid, "source": cell.source,
             "mlflow.runName": cell.label}
+    if cell.fold:
+        tags["fold"] = str(cell.fold)
+    return tags
 
 
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
@@ -78,7 +93,7 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     try:
         tracking.log_config(client, run_id, cell)
         with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-            primary, value = _execute(cell, ctx, client, run_id, Path(tmp))
+            primary, value = _execute(cell, ctx, RunLog(client, run_id, Path(tmp)))
         result.status, result.primary_metric, result.primary_value = "FINISHED", primary, value
         tracking.set_tags(client, run_id, {"status_reason": "ok"})
         client.set_terminated(run_id, "FINISHED")
@@ -99,123 +114,292 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     return result
 
 
-def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tuple[str, float]:
-    import torch
-    from sklearn.base import clone
+@dataclass
+class RunLog:
+    """The cell's MLflow run as the stages see it: `metrics` gathered over the stages (logged once, at the end),
+    tags, params and artifacts logged as they come."""
 
-    from bench.harness import tracking
-    from bench.harness.cache import build_features
-    from bench.harness.compute import ComputeMeter, resolve_device
-    from bench.harness.evaluation import evaluate_with_ci
-    from bench.harness.flops import count_params, flops_per_ecg
-    from bench.harness.progress import epoch_reporter
-    from bench.harness.splits import patient_split, record_wise_split_LEAKY
-    from bench.harness.train import predict_outputs, train_model
-    from models import MODELS
-    from representations import REPRESENTATIONS
-    from tasks import TASKS
+    client: object
+    run_id: str
+    tmp: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def tags(self, tags: dict[str, str]) -> None:
+        from bench.harness import tracking
+
+        tracking.set_tags(self.client, self.run_id, tags)
+
+    def params(self, params: dict) -> None:
+        from bench.harness import tracking
+
+        tracking.log_params(self.client, self.run_id, params)
+
+    def series(self, triples: list[tuple[str, float, int]]) -> None:
+        """Per-epoch metrics, (name, value, step)."""
+        from bench.harness import tracking
+
+        tracking.log_metrics(self.client, self.run_id, triples)
+
+    def flush(self) -> None:
+        from bench.harness import tracking
+
+        tracking.log_metrics(self.client, self.run_id, self.metrics)
+
+    def frame(self, name: str, frame: pd.DataFrame, folder: str | None = None) -> None:
+        self._artifact(name, lambda p: frame.to_csv(p, index=False), folder)
+
+    def json(self, name: str, obj) -> None:
+        self._artifact(name, lambda p: p.write_text(json.dumps(obj)))
+
+    def file(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def _artifact(self, name: str, write, folder: str | None = None) -> None:
+        d = self.tmp / (folder or "")
+        d.mkdir(parents=True, exist_ok=True)
+        write(d / name)
+        self.client.log_artifact(self.run_id, str(d / name), folder)
+
+
+@dataclass(frozen=True)
+class CellData:
+    """What `load_data` gives the later stages: the cohort, the task, and the task's rows split into parts."""
+
+    cohort: object
+    task: object
+    parts: dict[str, Part]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The representation (fitted on the training part when it fits data) and its cached rows for the cohort."""
+
+    rep: object
+    features: np.ndarray  # row i = model input of cohort row i
+
+
+def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float]:
+    import torch
+
+    from bench.harness.compute import resolve_device
 
     device = resolve_device(ctx.device)
     if cell.train.get("num_threads"):
         torch.set_num_threads(int(cell.train["num_threads"]))
     # intra-op threads change float summation order, so CPU metrics are only reproducible at the same count
-    metrics: dict[str, float] = {"compute/threads": torch.get_num_threads()}
+    log.metrics["compute/threads"] = torch.get_num_threads()
+    data = load_data(cell, ctx, log)
+    inputs = build_inputs(cell, ctx, data, log)
+    model = build_model(cell, data, inputs, log).to(device)
+    fit(cell, ctx, data, inputs, model, device, log)
+    score_test(cell, data, inputs, model, device, log)
+    score_external(cell, ctx, data, inputs, model, device, log)
+    log_data_and_model(cell, ctx, data, inputs, model, log)
+    log.flush()
+    primary = f"test/{data.task.primary_metric}"
+    return primary, float(log.metrics.get(primary, float("nan")))
 
-    # data
+
+def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
+    """Cohort, the task's rows (none: the cell fails naming the source), and the patient-wise split of them into
+    train / val / test parts (the published or a seeded split, the cell's test fold, or the leaky record-wise
+    split when asked for, tagged)."""
+    from tasks import TASKS
+
     cohort = cached_cohort(cell.source, ctx.cache_dir)
-    _log_frame(client, run_id, tmp, "quarantine.csv", cohort.quarantine)
+    log.frame("quarantine.csv", cohort.quarantine)
     task = TASKS.get(cell.task.name)(**cell.task.params)
     sub = np.flatnonzero(np.asarray(task.select(cohort.records), dtype=bool))
     if len(sub) == 0:
         raise ValueError(f"task {cell.task.name!r}: no records of {cell.source} carry its labels")
     records = cohort.records.iloc[sub].reset_index(drop=True)
+    targets = task.encode(records)
+    split = _split(cell, records, targets, log)
+    parts = split.parts(records, sub, targets)
+    log.metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
+                        "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
+                        "data/n_test_patients": parts["test"].n_patients})
+    log.json("split.json", {k: p.records["ecg_id"].astype(str).tolist() for k, p in parts.items()})
+    return CellData(cohort, task, parts)
+
+
+def _split(cell: Cell, records: pd.DataFrame, targets: dict[str, np.ndarray], log: RunLog) -> Split:
+    from bench.harness.splits import fold_split, patient_split, record_wise_split_LEAKY
+
+    val, test_frac, seed = float(cell.split["val"]), float(cell.split["test"]), int(cell.split["seed"])
     fold_col = cell.split.get("fold_column") or None
-    if fold_col and fold_col not in records.columns:
-        fold_col = None
     if cell.split.get("record_wise_LEAKY"):
         warnings.warn(f"{cell.label}: record-wise split (record_wise_LEAKY): patients are on both sides of the "
                       "split, so its test metrics are inflated by leakage", stacklevel=1)
-        split = record_wise_split_LEAKY(records, val=float(cell.split["val"]), test=float(cell.split["test"]),
-                                        seed=int(cell.split["seed"]))
-        tracking.set_tags(client, run_id, {"split": "record-wise-LEAKY"})
-    else:
-        split = patient_split(records, val=float(cell.split["val"]), test=float(cell.split["test"]),
-                              seed=int(cell.split["seed"]), fold_column=fold_col)
-        tracking.set_tags(client, run_id, {"split": "patient"})
-    metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
-                    "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
-                    "data/n_test_patients": records["patient_id"].iloc[split.test].nunique()})
+        log.tags({"split": "record-wise-LEAKY"})
+        return record_wise_split_LEAKY(records, val=val, test=test_frac, seed=seed)
+    if cell.fold:
+        if fold_col and fold_col not in records.columns:
+            raise ValueError(f"[split] fold_column {fold_col!r}: the records of {cell.source} have no such column")
+        log.tags({"split": "patient-kfold"})
+        # stratified on the first target's first column (the label of a binary task, the class of a multiclass one)
+        return fold_split(records, cell.fold, folds=int(cell.split["folds"]), val=val, seed=seed,
+                          fold_column=fold_col, stratify=next(iter(targets.values())))
+    if fold_col and fold_col not in records.columns:
+        fold_col = None
+    log.tags({"split": "patient"})
+    return patient_split(records, val=val, test=test_frac, seed=seed, fold_column=fold_col)
 
-    # representation (fitted on the training rows only, cached across cells)
+
+def build_inputs(cell: Cell, ctx: RunContext, data: CellData, log: RunLog) -> Inputs:
+    """A fresh clone of the representation, fitted on the training part only; every cohort row transformed once
+    and cached across cells; its measured cost per ECG."""
+    from sklearn.base import clone
+
+    from bench.harness.cache import build_features
+    from representations import REPRESENTATIONS
+
     rep = clone(REPRESENTATIONS.get(cell.representation.name)(**cell.representation.params))
-    features = build_features(rep, cohort, sub[split.train], ctx.cache_dir)
-    metrics.update(_representation_cost(rep, cohort.signals[sub[split.train[:16]]]))
-    input_shape = tuple(features.shape[1:])
+    train_rows = data.parts["train"].rows
+    features = build_features(rep, data.cohort, train_rows, ctx.cache_dir)
+    log.metrics.update(_representation_cost(rep, data.cohort.signals[train_rows[:16]]))
+    return Inputs(rep, features)
 
-    # model
+
+def build_model(cell: Cell, data: CellData, inputs: Inputs, log: RunLog):
+    """The model for the inputs' shape and the task's heads (seeded), its input contract, size and FLOPs."""
+    import torch
+
+    from bench.harness.flops import count_params, flops_per_ecg
+    from models import MODELS
+
+    input_shape = tuple(inputs.features.shape[1:])
     torch.manual_seed(cell.seed)
-    model = MODELS.get(cell.model.name)(input_shape, dict(task.heads),
+    model = MODELS.get(cell.model.name)(input_shape, dict(data.task.heads),
                                         **{k: v for k, v in cell.model.params.items() if v is not None})
     contract = getattr(model, "input_contract", {}) or {}
     if contract:
-        tracking.log_params(client, run_id, {f"model_contract.{k}": v for k, v in contract.items()})
-    metrics["compute/params"] = count_params(model)
-    metrics["compute/flops_per_ecg"] = flops_per_ecg(model, input_shape)
-    model.to(device)
+        log.params({f"model_contract.{k}": v for k, v in contract.items()})
+    log.metrics["compute/params"] = count_params(model)
+    log.metrics["compute/flops_per_ecg"] = flops_per_ecg(model, input_shape)
+    return model
 
-    targets = task.encode(records)
-    part = {k: {t: np.asarray(v)[getattr(split, k)] for t, v in targets.items()} for k in ("train", "val", "test")}
+
+def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
+    """Train on the training part, keep the best validation epoch; per-epoch curves and measured compute."""
+    from bench.harness.compute import ComputeMeter
+    from bench.harness.progress import epoch_reporter
+    from bench.harness.train import train_model
+
     history: list[tuple[str, float, int]] = []
-
-    def on_epoch(epoch: int, rec: dict[str, float]) -> None:
-        history.extend((k, v, epoch) for k, v in rec.items())
-        report(epoch, rec)
-
-    meter = ComputeMeter(device)
     with epoch_reporter(cell.label, int(cell.train["epochs"]), ctx.progress) as report:
+        def on_epoch(epoch: int, rec: dict[str, float]) -> None:
+            history.extend((k, v, epoch) for k, v in rec.items())
+            report(epoch, rec)
+
+        meter = ComputeMeter(device)
         with meter.measure():
-            trained = train_model(
-                model, task, features,
-                train_rows=sub[split.train], train_records=records.iloc[split.train].reset_index(drop=True),
-                train_targets=part["train"], val_rows=sub[split.val],
-                val_records=records.iloc[split.val].reset_index(drop=True), val_targets=part["val"],
-                cfg=cell.train, device=device, seed=cell.seed, on_epoch=on_epoch)
-    tracking.log_metrics(client, run_id, history)
-    metrics.update(meter.metrics("train"))
-    metrics.update({"train/best_epoch": trained.best_epoch, "train/epochs_run": len(trained.history),
-                    f"val/best_{task.primary_metric}": trained.best_val})
+            trained = train_model(model, data.task, inputs.features, data.parts["train"], data.parts["val"],
+                                  cfg=cell.train, device=device, seed=cell.seed, on_epoch=on_epoch)
+    log.series(history)
+    log.metrics.update(meter.metrics("train"))
+    log.metrics.update({"train/best_epoch": trained.best_epoch, "train/epochs_run": len(trained.history),
+                        f"val/best_{data.task.primary_metric}": trained.best_val})
 
-    # test
-    test_rows = sub[split.test]
+
+def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
+    """Score the test part: metrics with patient-bootstrap CIs (and the oracle's on simulated cohorts), the
+    per-ECG predictions, the evaluation artifacts and Grad-CAM maps."""
+    from bench.harness.train import predict_outputs
+
+    part = data.parts["test"]
     t_inf = time.perf_counter()
-    outputs = predict_outputs(model, features, test_rows, device, int(cell.train.get("eval_batch_size") or 64))
-    metrics["compute/infer_ms_per_ecg"] = 1000 * (time.perf_counter() - t_inf) / max(len(test_rows), 1)
-    scores = pd.DataFrame(task.predict(outputs))
-    test_records = records.iloc[split.test].reset_index(drop=True)
-    oracle_scores = None
-    if cohort.oracle is not None:
-        o = task.oracle_scores(cohort.oracle.iloc[test_rows].reset_index(drop=True))
-        oracle_scores = pd.DataFrame(o) if o is not None else None
-    test_metrics, artifacts = evaluate_with_ci(task, test_records, scores, n_boot=int(cell.eval["n_boot"]),
-                                               seed=int(cell.eval["boot_seed"]), oracle_scores=oracle_scores)
-    metrics.update(test_metrics)
-    tracking.log_metrics(client, run_id, metrics)
+    outputs = predict_outputs(model, inputs.features, part.rows, device, int(cell.train.get("eval_batch_size") or 64))
+    log.metrics["compute/infer_ms_per_ecg"] = 1000 * (time.perf_counter() - t_inf) / max(len(part), 1)
+    oracle = None if data.cohort.oracle is None else data.cohort.oracle.iloc[part.rows]
+    scores, evaluation = score_part(cell, data.task, part.records, outputs, oracle, log)
+    score_clinical(cell, data, inputs, model, device, scores, evaluation, oracle, log)
+    _log_gradcam(cell, log, model, inputs.rep.kind, inputs.features, part, data.task)
 
-    preds = pd.concat([test_records.drop(columns=[c for c in test_records.columns if c.startswith("oracle_")]),
+
+def score_clinical(cell: Cell, data: CellData, inputs: Inputs, model, device, test_scores: pd.DataFrame,
+                   evaluation: tuple[dict[str, float], pd.DataFrame], oracle: pd.DataFrame | None,
+                   log: RunLog) -> None:
+    """Where the cohort carries clinical covariates (and `[eval] clinical` is on): the clinical-only model (fitted on
+    the training part), the ECG + clinical combination (fitted on the validation part) and the ECG score as an
+    independent predictor, scored on the test part on the same bootstrap resamples as the ECG model; and the
+    `[eval] subgroups` metrics. See bench/harness/clinical."""
+    from bench.harness.clinical import AGE_BANDS, available_covariates, clinical_evaluation
+    from bench.harness.train import predict_outputs
+
+    parts = data.parts
+    clinical = bool(cell.eval.get("clinical", True)) and bool(available_covariates(parts["train"].records))
+    subgroups = list(cell.eval.get("subgroups") or [])
+    if not clinical and not subgroups:
+        return
+    val_scores = pd.DataFrame()
+    if clinical:
+        val_out = predict_outputs(model, inputs.features, parts["val"].rows, device,
+                                  int(cell.train.get("eval_batch_size") or 64))
+        val_scores = pd.DataFrame(data.task.predict(val_out))
+    metrics, artifacts = clinical_evaluation(
+        data.task, parts["train"].records, parts["val"].records, val_scores, parts["test"].records, test_scores,
+        n_boot=int(cell.eval["n_boot"]), seed=int(cell.eval["boot_seed"]), clinical=clinical, subgroups=subgroups,
+        age_bands=cell.eval.get("age_bands") or AGE_BANDS,
+        test_oracle=None if oracle is None else oracle.reset_index(drop=True), ecg_evaluation=evaluation)
+    log.metrics.update(metrics)
+    for name, frame in artifacts.items():
+        log.frame(f"{name}.csv", frame)
+
+
+def score_part(cell: Cell, task, records: pd.DataFrame, outputs: dict[str, np.ndarray],
+               oracle: pd.DataFrame | None, log: RunLog, prefix: str = "test", folder: str | None = None,
+               ) -> tuple[pd.DataFrame, tuple[dict[str, float], pd.DataFrame]]:
+    """Evaluate one scored set (a test part, or an external cohort with `prefix="external/<name>"` and its
+    artifacts in `folder`) through the task's metric calls; log its metrics and predictions. Returns the score
+    columns and (metrics, per-resample metrics) for analyses paired with it."""
+    from bench.harness.evaluation import evaluate_with_ci
+
+    records = records.reset_index(drop=True)
+    scores = pd.DataFrame(task.predict(outputs))
+    oracle_scores = None
+    if oracle is not None:
+        o = task.oracle_scores(oracle.reset_index(drop=True))
+        oracle_scores = pd.DataFrame(o) if o is not None else None
+    oracle_prefix = "oracle" if prefix == "test" else f"{prefix}/oracle"
+    metrics, artifacts = evaluate_with_ci(task, records, scores, n_boot=int(cell.eval["n_boot"]),
+                                          seed=int(cell.eval["boot_seed"]), oracle_scores=oracle_scores,
+                                          prefix=prefix, oracle_prefix=oracle_prefix)
+    log.metrics.update(metrics)
+    preds = pd.concat([records.drop(columns=[c for c in records.columns if c.startswith("oracle_")]),
                        scores.add_prefix("score_")], axis=1)
     if oracle_scores is not None:
         preds = pd.concat([preds, oracle_scores.add_prefix("oracle_")], axis=1)
-    _log_frame(client, run_id, tmp, PREDICTIONS, preds)
+    log.frame(PREDICTIONS, preds, folder)
     for name, frame in artifacts.items():
-        _log_frame(client, run_id, tmp, f"{name}.csv", frame)
-    _log_json(client, run_id, tmp, "split.json", {
-        k: records["ecg_id"].astype(str).iloc[getattr(split, k)].tolist() for k in ("train", "val", "test")})
-    _log_gradcam(cell, client, run_id, tmp, model, rep.kind, features, test_rows, test_records, task)
+        log.frame(f"{name}.csv", frame, folder)
+    return scores, (metrics, artifacts["bootstrap_metrics"])
+
+
+def score_external(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
+    """Every external cohort of the cell, scored by the trained model through the representation as fitted on the
+    training part (nothing refitted): `external/<name>/<metric>` and `external/<name>/predictions.csv`."""
+    if not cell.external:
+        return
+    from bench.harness.external import external_outputs
+
+    for name, source in cell.external.items():
+        ext = cached_cohort(source, ctx.cache_dir)
+        records, outputs, oracle = external_outputs(cell, data, inputs, ext, model, device)
+        log.metrics.update({f"data/external/{name}/n": len(records),
+                            f"data/external/{name}/n_patients": int(records["patient_id"].nunique())})
+        score_part(cell, data.task, records, outputs, oracle, log, prefix=f"external/{name}",
+                   folder=f"external/{name}")
+
+
+def log_data_and_model(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, log: RunLog) -> None:
+    """The parts as MLflow dataset inputs, and the trained model with its fitted representation and the task's
+    output decoding as one pyfunc model (unless `[eval] log_model = false`): `bench predict` scores new files."""
     from bench.harness import model_store
-    model_store.log_datasets(client, run_id, cohort, records, split)
-    model_store.log_model(client, run_id, ctx.experiment_id, cell, task, rep, model, cohort, sub[split.train])
-    primary = f"test/{task.primary_metric}"
-    return primary, float(metrics.get(primary, float("nan")))
+
+    model_store.log_datasets(log.client, log.run_id, data.cohort, data.parts)
+    model_store.log_model(log.client, log.run_id, ctx.experiment_id, cell, data.task, inputs.rep, model, data.cohort,
+                          data.parts["train"].rows)
 
 
 def _representation_cost(rep, sample: np.ndarray) -> dict[str, float]:
@@ -225,31 +409,19 @@ def _representation_cost(rep, sample: np.ndarray) -> dict[str, float]:
     return {f"compute/{k}": float(v) for k, v in representation_cost(rep, sample).items()}
 
 
-def _log_gradcam(cell, client, run_id, tmp, model, kind, features, test_rows, test_records, task) -> None:
+def _log_gradcam(cell: Cell, log: RunLog, model, kind: str, features: np.ndarray, part: Part, task) -> None:
     n = int(cell.eval.get("gradcam_ecgs") or 0)
-    if n <= 0 or kind == "vector" or len(test_rows) == 0:
+    if n <= 0 or kind == "vector" or len(part) == 0:
         return
     from bench.harness.gradcam import save_gradcam_figures
     from bench.harness.train import _read_rows, as_input
 
     head, target = task.gradcam_target()
-    take = np.arange(min(n, len(test_rows)))
-    x = as_input(_read_rows(features, test_rows[take]), next(model.parameters()).device)
-    out_dir = tmp / "gradcam"
+    take = np.arange(min(n, len(part)))
+    x = as_input(_read_rows(features, part.rows[take]), next(model.parameters()).device)
+    out_dir = log.tmp / "gradcam"
     out_dir.mkdir(exist_ok=True)
-    paths = save_gradcam_figures(model, x, test_records["ecg_id"].astype(str).iloc[take].tolist(), head, out_dir,
+    paths = save_gradcam_figures(model, x, part.records["ecg_id"].astype(str).iloc[take].tolist(), head, out_dir,
                                  kind, target_index=target)
     for p in paths:
-        client.log_artifact(run_id, str(p), "gradcam")
-
-
-def _log_frame(client, run_id: str, tmp: Path, name: str, frame: pd.DataFrame) -> None:
-    p = tmp / name
-    frame.to_csv(p, index=False)
-    client.log_artifact(run_id, str(p))
-
-
-def _log_json(client, run_id: str, tmp: Path, name: str, obj) -> None:
-    p = tmp / name
-    p.write_text(json.dumps(obj))
-    client.log_artifact(run_id, str(p))
+        log.file(p, "gradcam")

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from bench.harness.splits import Part
+
 
 def as_input(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(batch))
@@ -71,14 +73,16 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def train_model(model: torch.nn.Module, task, features: np.ndarray, *, train_rows: np.ndarray,
-                train_records: pd.DataFrame, train_targets: dict[str, np.ndarray], val_rows: np.ndarray,
-                val_records: pd.DataFrame, val_targets: dict[str, np.ndarray], cfg: dict, device: torch.device,
-                seed: int, on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+def train_model(model: torch.nn.Module, task, features: np.ndarray, train: Part, val: Part, *, cfg: dict,
+                device: torch.device, seed: int,
+                on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train in place; on return the model holds the weights of the best validation epoch.
 
-    `*_rows` index `features` (the cohort's cached representation); `*_records`/`*_targets` are aligned with them.
+    `train.rows` / `val.rows` index `features` (the cohort's cached representation); each part's records and
+    targets are aligned with its rows (bench/harness/splits.py).
     """
+    train_rows, train_records, train_targets = train.rows, train.records, train.targets
+    val_rows, val_records, val_targets = val.rows, val.records, val.targets
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     bs = int(cfg["batch_size"])

@@ -1,6 +1,11 @@
-"""Seed aggregation: one row per (task, representation, model) with, for every metric, the mean over seeds, the mean
-of the runs' own 95 % bootstrap bounds (`_lo`, `_hi`: test-set uncertainty), and the 95 % t-interval half-width of
-the seed mean (`_seed_ci`: training uncertainty, NaN with one seed).
+"""Fold pooling and seed aggregation.
+
+`pool_folds`: the K test-fold runs of one (task, representation, model, seed) become one row whose test metrics are
+recomputed from the pooled out-of-fold predictions (every ECG scored once, by the model that did not train on it),
+with the patient bootstrap over the pooled predictions, so the intervals cover every ECG.
+`aggregate`: one row per (task, representation, model) with, for every metric, the mean over seeds, the mean of the
+runs' own 95 % bootstrap bounds (`_lo`, `_hi`: test-set uncertainty), and the 95 % t-interval half-width of the
+seed mean (`_seed_ci`: training uncertainty, NaN with one seed).
 """
 from __future__ import annotations
 
@@ -8,7 +13,83 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.base.errors import ReportError
 from bench.report.runs import AXES, RunSet
+
+SEED = AXES + ["seed"]
+#: Counts that add up over test folds; every other per-fold metric (compute, validation, external cohorts) is
+#: averaged over the folds.
+SUMMED_OVER_FOLDS = ("metrics.data/n_test", "metrics.data/n_test_patients")
+
+
+def task_of_run(row: pd.Series):
+    """The task instance a run was evaluated with (registry name and JSON params from the run's params)."""
+    from bench.report.runs import param_value
+    from tasks import TASKS
+
+    params = {str(c)[len("params.task.params."):]: param_value(v) for c, v in row.items()
+              if str(c).startswith("params.task.params.") and isinstance(v, str)}
+    return TASKS.get(row["task_name"])(**params)
+
+
+def pool_folds(rs: RunSet) -> RunSet:
+    """One run row and one expected cell per (task, representation, model, seed). Every row gets `run_ids`, the
+    runs whose predictions it stands for (one, or the K folds). A seed with a fold not finished is missing, and its
+    cell says how many folds finished."""
+    runs = rs.runs.assign(run_ids=[(r,) for r in rs.runs["run_id"]])
+    if not (rs.cells["fold"] > 0).any():
+        return RunSet(rs.experiment, rs.tracking_uri, runs, rs.cells)
+    cells = []
+    for _, g in rs.cells.groupby(SEED, sort=True, dropna=False):
+        row = g.iloc[0].copy()
+        done = int((g["status"] == "FINISHED").sum())
+        if len(g) > 1 and done < len(g):
+            row["status"] = "missing"
+            bad = g.loc[g["status"] != "FINISHED", ["fold", "status", "reason"]]
+            row["reason"] = f"{done}/{len(g)} folds finished; " + "; ".join(
+                f"fold {f}: {s} {r}".strip() for f, s, r in bad.itertuples(index=False))
+        row["fold"] = 0
+        cells.append(row)
+    n_folds = rs.cells.groupby(SEED)["fold"].size()
+    pooled = []
+    for key, g in runs.groupby(SEED, sort=True):
+        if (g["fold"] == 0).all():
+            pooled.append(g)
+        elif len(g) == n_folds.get(key, 0):
+            pooled.append(_pooled_row(rs.tracking_uri, g.sort_values("fold")).to_frame().T)
+    runs = pd.concat(pooled, ignore_index=True) if pooled else runs.iloc[0:0]
+    return RunSet(rs.experiment, rs.tracking_uri, runs.infer_objects(), pd.DataFrame(cells).reset_index(drop=True))
+
+
+def _pooled_row(tracking_uri: str, folds: pd.DataFrame) -> pd.Series:
+    """The fold runs of one seed as one row: test and oracle metrics from the pooled predictions (the runs' own
+    bootstrap settings), counts summed, other metrics averaged over folds."""
+    from bench.harness.evaluation import evaluate_with_ci
+    from bench.report.artifacts import load_predictions
+    from bench.report.paired import ORACLE, split_predictions
+
+    first = folds.iloc[0]
+    pred = pd.concat([load_predictions(tracking_uri, r) for r in folds["run_id"]], ignore_index=True)
+    if pred["ecg_id"].duplicated().any():
+        raise ReportError(f"{first['task']}/{first['representation']}/{first['model']} seed {first['seed']}: "
+                          f"test folds share ECGs {sorted(pred.loc[pred['ecg_id'].duplicated(), 'ecg_id'])[:5]}; "
+                          "folds must be disjoint")
+    records, scores = split_predictions(pred)
+    oracle = split_predictions(pred, ORACLE)[1]
+    metrics, _ = evaluate_with_ci(task_of_run(first), records, scores,
+                                  oracle_scores=oracle if oracle.shape[1] else None, n_boot=int(float(first.get("params.eval.n_boot", 200))),
+                                  seed=int(float(first.get("params.eval.boot_seed", 0))))
+    row = first.copy()
+    for c in (c for c in folds.columns if c.startswith("metrics.")):
+        values = pd.to_numeric(folds[c], errors="coerce")
+        row[c] = values.sum() if c in SUMMED_OVER_FOLDS else values.mean()
+        if c.startswith(("metrics.test/", "metrics.oracle/")):
+            row[c] = np.nan  # per-fold values; the pooled ones follow
+    for k, v in metrics.items():
+        row[f"metrics.{k}"] = v
+    row["fold"] = 0
+    row["run_ids"] = tuple(folds["run_id"])
+    return row
 
 
 def seed_ci_halfwidth(values: np.ndarray) -> float:

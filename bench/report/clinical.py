@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.figures import new_figure, save, styled
+from bench.report.plotting import new_figure, save, styled
 from bench.report.runs import RunSet
 from bench.report.writers import MISSING, Table, fmt
 

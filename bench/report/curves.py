@@ -1,8 +1,9 @@
 """Curve figures from the runs' stored predictions: calibration (reliability), ROC, and Kaplan-Meier observed vs
 predicted cumulative incidence for survival tasks.
 
-Which arrays to plot comes from the task itself (`task.metric_calls`): the (label, probability) pair behind its
-`ece` call for calibration, behind its primary `auroc` call for ROC, so no figure knows a task's column names.
+Which arrays to plot comes from the task itself (`Task.metric_calls`): the (label, probability) pair behind its
+`ece` call for calibration, behind its primary call (`Task.primary_call`) when that is an AUROC for ROC, so no
+figure knows a task's column names.
 Survival curves need the survival contract of the records table (`af_time_days`, `af_event`, optional
 `prevalent_af`, bench/base/cohort.py) and per-interval survival scores `surv_00..`.
 """
@@ -32,13 +33,14 @@ def _pairs_with_predictions(rs: RunSet, task: str) -> list[tuple[str, str, dict[
     return out
 
 
-def _call(task_obj, pred: pd.DataFrame, *, metric: str, key: str | None = None, which: str = SCORE):
-    """(y, p) of the task's first metric call with this metric (and key), masked; None if the task has none."""
-    if not hasattr(task_obj, "metric_calls"):
-        return None
+def _call(task_obj, pred: pd.DataFrame, *, metric: str, primary: bool = False, which: str = SCORE):
+    """(y, p) of the task's first metric call with this metric (its primary call only, with `primary`), masked;
+    None if the task has none."""
     records, scores = split_predictions(pred, which)
-    for c in task_obj.metric_calls(records.reset_index(drop=True), scores.reset_index(drop=True)):
-        if c.metric == metric and (key is None or c.key == key) and len(c.arrays) == 2:
+    records, scores = records.reset_index(drop=True), scores.reset_index(drop=True)
+    calls = [task_obj.primary_call(records, scores)] if primary else task_obj.metric_calls(records, scores)
+    for c in calls:
+        if c.metric == metric and len(c.arrays) == 2:
             keep = np.ones(len(c.arrays[0]), bool) if c.mask is None else np.asarray(c.mask, bool)
             y, p = np.asarray(c.arrays[0], float)[keep], np.asarray(c.arrays[1], float)[keep]
             if y.ndim == 1 and p.ndim == 1:
@@ -92,7 +94,7 @@ def roc_curves(rs: RunSet, out_dir: Path) -> list[Path]:
         for rep, model, preds in _pairs_with_predictions(rs, task):
             tprs, aucs = [], []
             for s in sorted(preds):
-                yp = _call(task_obj, preds[s], metric="auroc", key=rs.primary(task))
+                yp = _call(task_obj, preds[s], metric="auroc", primary=True)
                 if yp is None or len(np.unique(yp[0])) < 2:
                     continue
                 fpr, tpr, _ = roc_curve(yp[0], yp[1])

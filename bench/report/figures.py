@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import curves
+from bench.report.clinical import forest_plots
 from bench.report.plotting import colours, new_figure, save, styled
 from bench.report.runs import RunSet
 
@@ -211,4 +212,5 @@ def build_figures(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
     files += curves.km_vs_predicted(rs, out_dir)
     files += resolution_sweep(rs, agg, out_dir)
     files += gradcam_montage(rs, out_dir)
+    files += forest_plots(rs, out_dir)
     return files

@@ -4,7 +4,8 @@ Every model of a task is scored on the same test set (the split seed is fixed pe
 tables are aligned row for row on `ecg_id` and resampled with the same patient bootstrap draws
 (`bench.base.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
 the mean over paired seeds of metric(A) - metric(B), its 95 % interval the percentile interval of that mean over
-the shared resamples. Metrics are the task's own (`task.metric_calls`, re-weighted per resample). DeLong's test
+the shared resamples. The metric is the task's primary metric call (`Task.primary_call`, re-weighted per
+resample). With K test folds a seed's predictions are its folds' out-of-fold predictions, pooled. DeLong's test
 (`bench.base.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
 reported (every seed must agree for a small p).
 """
@@ -46,29 +47,12 @@ def align(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame | None:
     return b.set_index("ecg_id").loc[a["ecg_id"]].reset_index()
 
 
-def primary_evaluator(task, primary: str, records: pd.DataFrame, scores: pd.DataFrame):
-    """(weights -> the task's primary metric, the MetricCall behind it or None).
-
-    Tasks describing their evaluation as metric calls are re-weighted (a patient drawn k times weighs k); any
-    other task is evaluated on the resampled rows with `task.evaluate`.
-    """
-    from bench.base.bootstrap import resample_rows
+def primary_evaluator(task, records: pd.DataFrame, scores: pd.DataFrame):
+    """(weights -> the task's primary metric (None = all rows once), the MetricCall behind it)."""
     from bench.base.metrics import evaluate_calls
 
-    records, scores = records.reset_index(drop=True), scores.reset_index(drop=True)
-    if hasattr(task, "metric_calls"):
-        calls = [c for c in task.metric_calls(records, scores) if c.key == primary]
-        if calls:
-            return (lambda w: evaluate_calls(calls, w)[primary]), calls[0]
-
-    def generic(w):
-        if w is None:
-            return float(task.evaluate(records, scores).get(primary, np.nan))
-        rows = resample_rows(np.asarray(w, dtype=int))
-        return float(task.evaluate(records.iloc[rows].reset_index(drop=True),
-                                   scores.iloc[rows].reset_index(drop=True)).get(primary, np.nan))
-
-    return generic, None
+    call = task.primary_call(records, scores)
+    return (lambda w: evaluate_calls([call], w)[call.key]), call
 
 
 def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -79,10 +63,10 @@ def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndar
     return weights(pids, bootstrap_indices(pids, n_boot, seed))
 
 
-def compare(task, primary: str, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFrame], *,
+def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFrame], *,
             n_boot: int = 200, seed: int = 0, which_b: str = SCORE) -> Paired:
-    """Paired difference metric(A) - metric(B) over the seeds both have. `which_b='oracle_'` compares A with the
-    oracle columns stored in A's own predictions (the oracle gap)."""
+    """Paired difference of the task's primary metric, A - B, over the seeds both have. `which_b='oracle_'`
+    compares A with the oracle columns stored in A's own predictions (the oracle gap)."""
     seeds = sorted(set(preds_a) & set(preds_b))
     if not seeds:
         return Paired(note="no seed finished for both")
@@ -93,8 +77,8 @@ def compare(task, primary: str, preds_a: dict[int, pd.DataFrame], preds_b: dict[
         a, b = align(ref, preds_a[s]), align(ref, preds_b[s])
         if a is None or b is None:
             return Paired(seeds=seeds, note="not paired: the runs were scored on different test ECGs")
-        fa, call_a = primary_evaluator(task, primary, *split_predictions(a))
-        fb, call_b = primary_evaluator(task, primary, *split_predictions(b, which_b))
+        fa, call_a = primary_evaluator(task, *split_predictions(a))
+        fb, call_b = primary_evaluator(task, *split_predictions(b, which_b))
         va.append(fa(None))
         vb.append(fb(None))
         diffs.append(va[-1] - vb[-1])
@@ -114,7 +98,7 @@ def compare(task, primary: str, preds_a: dict[int, pd.DataFrame], preds_b: dict[
 
 def _delong(call_a, call_b) -> float:
     """DeLong p when both primary metrics are the AUROC of the same binary target (NaN otherwise)."""
-    if call_a is None or call_b is None or call_a.metric != "auroc" or call_b.metric != "auroc":
+    if call_a.metric != "auroc" or call_b.metric != "auroc":
         return float("nan")
     from bench.base.bootstrap import delong_test
 

@@ -20,7 +20,8 @@ from bench.base.errors import ReportError
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 AXES = ["task", "representation", "model"]
-CELL = AXES + ["seed"]
+#: A run's identity; `fold` is the test fold of a K-fold grid (0 = the single split). `load_runs` pools folds.
+CELL = AXES + ["seed", "fold"]
 
 
 @dataclass
@@ -118,6 +119,8 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
     for axis in AXES:
         df[axis] = df[f"tags.{axis}"].astype(str)
     df["seed"] = pd.to_numeric(df["tags.seed"], errors="coerce").astype("Int64")
+    fold = df["tags.fold"] if "tags.fold" in df.columns else pd.Series(0, index=df.index)
+    df["fold"] = pd.to_numeric(fold, errors="coerce").fillna(0).astype(int)
     df["cell_key"] = df["tags.cell_key"]
     reason = df["tags.status_reason"] if "tags.status_reason" in df.columns else pd.Series("", index=df.index)
     df["reason"] = reason.fillna("").astype(str)
@@ -142,7 +145,8 @@ def expected_from_runs(attempts: pd.DataFrame) -> pd.DataFrame:
     pairs = attempts[["representation", "model", "rep_name", "model_name", "depth", "width"]].drop_duplicates(
         ["representation", "model"])
     seeds = pd.DataFrame({"seed": sorted(attempts["seed"].dropna().unique())})
-    return tasks.merge(pairs, how="cross").merge(seeds, how="cross")
+    folds = pd.DataFrame({"fold": sorted(attempts["fold"].unique())})
+    return tasks.merge(pairs, how="cross").merge(seeds, how="cross").merge(folds, how="cross")
 
 
 def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
@@ -152,7 +156,8 @@ def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
     return pd.DataFrame([{"task": c.task.id, "task_name": c.task.name, "representation": c.representation.id,
                           "model": c.model.id, "rep_name": c.representation.name, "model_name": c.model.name,
                           "depth": _number(c.model.params.get("depth")),
-                          "width": _number(c.representation.params.get("width")), "seed": c.seed} for c in cells])
+                          "width": _number(c.representation.params.get("width")), "seed": c.seed, "fold": c.fold}
+                         for c in cells])
 
 
 def _number(value) -> float:
@@ -186,4 +191,6 @@ def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> Ru
     runs = finished.merge(cells[CELL + ["rep_kind", "primary"]], on=CELL, how="inner")
     runs = runs.sort_values(CELL, kind="mergesort").reset_index(drop=True)
     cells = cells.sort_values(CELL, kind="mergesort").reset_index(drop=True)
-    return RunSet(experiment, tracking_uri, runs, cells)
+    from bench.report.aggregate import pool_folds
+
+    return pool_folds(RunSet(experiment, tracking_uri, runs, cells))

@@ -1,6 +1,7 @@
 """The paper's tables, built from the aggregated runs only (a pure function of stored runs).
 
-- `leaderboard_<task>`: representation x model -> primary metric [95 % CI], calibration, test patients;
+- `leaderboard_<task>`: representation x model -> primary metric [95 % CI] on the test split (K folds: pooled
+  out-of-fold predictions) and on each external cohort, side by side; calibration, test patients;
 - `compute`: parameters, FLOPs per ECG, train / GPU time, peak memory, representation and inference cost;
 - `matrix_vs_image`: per task, best image model vs best matrix model, and the ResNet-152 (image) vs its 1D twin
   at equal depth: paired difference [CI], DeLong p, compute ratios;
@@ -14,8 +15,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench.report.aggregate import aggregate, best_by
+from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
+from bench.report.clinical import clinical_tables
 from bench.report.paired import ORACLE, Paired, compare
 from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
@@ -33,6 +35,15 @@ def test_metrics(rs: RunSet) -> list[str]:
     names = [c[len("metrics."):] for c in rs.runs.columns if c.startswith("metrics.test/")
              or c.startswith("metrics.oracle/")]
     return sorted(n for n in names if not n.endswith(("_lo", "_hi")))
+
+
+def external_names(rs: RunSet) -> list[str]:
+    """Names of the external cohorts the runs were scored on (`external/<name>/<metric>`)."""
+    names = set()
+    for c in rs.runs.columns:
+        if c.startswith("metrics.external/") and "/oracle/" not in c:
+            names.add(c[len("metrics.external/"):].rsplit("/", 1)[0])
+    return sorted(names)
 
 
 def calibration_metrics(rs: RunSet, task: str) -> list[str]:
@@ -91,22 +102,33 @@ def leaderboards(rs: RunSet, agg: pd.DataFrame) -> list[Table]:
         sub = sub.assign(_k=np.where(np.isfinite(key), key, np.inf)).sort_values(
             ["_k", "representation", "model"], kind="mergesort")
         calib = calibration_metrics(rs, task)
+        external = {name: f"external/{name}/{rs.primary(task)}" for name in external_names(rs)}
         disp, data = [], []
         for _, r in sub.iterrows():
             ok = r["n_seeds"] > 0
             d = {"Representation": r["representation"], "Model": r["model"],
-                 f"{rs.primary(task)} [95% CI]": value_ci(r, primary), "Seeds": seeds_text(r)}
+                 f"{rs.primary(task)} [95% CI]": value_ci(r, primary)}
+            d.update({f"External {name}: {rs.primary(task)} [95% CI]": value_ci(r, m) for name, m in external.items()})
+            d["Seeds"] = seeds_text(r)
             d.update({m.split("/", 1)[1]: fmt(r[m]) if ok else MISSING for m in calib})
             d["Test patients"] = fmt(r.get("data/n_test_patients"), 0) if ok else MISSING
             disp.append(d)
             data.append({"task": task, "representation": r["representation"], "model": r["model"],
                          "rep_kind": r["rep_kind"], "n_seeds": int(r["n_seeds"]), "n_expected": int(r["n_expected"]),
                          **{k: r.get(k, np.nan) for k in (primary, f"{primary}_lo", f"{primary}_hi",
-                                                          f"{primary}_seed_ci", *calib, "data/n_test_patients")}})
+                                                          f"{primary}_seed_ci", *calib, "data/n_test_patients")},
+                         **{f"{m}{b}": r.get(f"{m}{b}", np.nan) for m in external.values()
+                            for b in ("", "_lo", "_hi")}})
         arrow = "higher is better" if hib else "lower is better"
         notes = [f"Task {task}; primary metric {rs.primary(task)} ({arrow}): mean over seeds [mean of the runs' "
                  "95 % patient-bootstrap bounds] ± 95 % t-interval half-width over seeds.",
-                 "Seeds: finished/expected runs; 'missing' = no finished run for that cell."]
+                 "Seeds: finished/expected runs; 'missing' = no finished run for that cell. With K test folds, a seed "
+                 "is the K fold runs, scored on their pooled out-of-fold predictions (patient bootstrap over every "
+                 "ECG); it is missing until every fold finished."]
+        if external:
+            notes.append("External columns: the same trained models scored on each external cohort through the "
+                         "representation as fitted on the training split (nothing refitted); mean over seeds (and "
+                         "over the fold models) [mean of the 95 % patient-bootstrap bounds on that cohort].")
         if calib:
             notes.append("Calibration columns: mean over seeds (" + ", ".join(m.split("/", 1)[1] for m in calib) + ").")
         tables.append(Table(f"leaderboard_{task}", f"Leaderboard: {task}", pd.DataFrame(disp), pd.DataFrame(data),
@@ -146,23 +168,20 @@ def compute_table(rs: RunSet, agg: pd.DataFrame) -> Table:
 
 
 def _task_instance(rs: RunSet, task: str):
+    runs = rs.runs[rs.runs["task"] == task]
+    if len(runs):
+        return task_of_run(runs.iloc[0])
     from tasks import TASKS
 
-    runs = rs.runs[rs.runs["task"] == task]
-    name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
-    params = {}
-    if len(runs):
-        row = runs.iloc[0]
-        for c in runs.columns:
-            if c.startswith("params.task.params.") and isinstance(row[c], str):
-                params[c[len("params.task.params."):]] = param_value(row[c])
-    return TASKS.get(name)(**params)
+    return TASKS.get(rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0])()
 
 
 def _predictions(rs: RunSet, task: str, representation: str, model: str) -> dict[int, pd.DataFrame]:
+    """{seed: per-ECG test predictions}; a K-fold seed's are its folds' out-of-fold predictions, pooled."""
     r = rs.runs
     sel = r[(r["task"] == task) & (r["representation"] == representation) & (r["model"] == model)]
-    return {int(s): load_predictions(rs.tracking_uri, rid) for s, rid in zip(sel["seed"], sel["run_id"])}
+    return {int(s): pd.concat([load_predictions(rs.tracking_uri, rid) for rid in ids], ignore_index=True)
+            for s, ids in zip(sel["seed"], sel["run_ids"])}
 
 
 def _ratio(a, b) -> float:
@@ -203,7 +222,7 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
             rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m}
             if img is not None and mat is not None and img["n_seeds"] and mat["n_seeds"]:
                 task_obj = task_obj or _task_instance(rs, task)
-                p = compare(task_obj, m, _predictions(rs, task, img["representation"], img["model"]),
+                p = compare(task_obj, _predictions(rs, task, img["representation"], img["model"]),
                             _predictions(rs, task, mat["representation"], mat["model"]), n_boot=n_boot, seed=seed)
                 flops = _ratio(img.get("compute/flops_per_ecg"), mat.get("compute/flops_per_ecg"))
                 train = _ratio(img.get("compute/train_s"), mat.get("compute/train_s"))
@@ -257,7 +276,7 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
             p = Paired()
             if r["n_seeds"] > 0:
                 preds = _predictions(rs, task, r["representation"], r["model"])
-                p = compare(task_obj, m, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
+                p = compare(task_obj, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
             gap = p.note or (_diff_text(p) if r["n_seeds"] > 0 else MISSING)
             disp.append({"Task": task, "Representation": r["representation"], "Model": r["model"],
                          "Metric": m, "Model value": fmt(p.a), "Oracle value": fmt(p.b),
@@ -276,10 +295,12 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
 
 def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[Table]]:
     primaries = [f"test/{rs.primary(t)}" for t in rs.tasks]  # present even when no run of a task finished
+    primaries += [f"external/{n}/{rs.primary(t)}" for t in rs.tasks for n in external_names(rs)]
     metrics = sorted(set(test_metrics(rs)) | set(primaries))
     agg = aggregate(rs, metrics + COMPUTE + ["data/n_test_patients"])
     tables = leaderboards(rs, agg) + [compute_table(rs, agg), matrix_vs_image(rs, agg, n_boot=n_boot, seed=seed)]
     gap = oracle_gap(rs, agg, n_boot=n_boot, seed=seed)
     if gap is not None:
         tables.append(gap)
+    tables += clinical_tables(rs)
     return agg, tables

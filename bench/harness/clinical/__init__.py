@@ -131,4 +131,4 @@ def _as_frame(coef) -> pd.DataFrame:
 
 
 __all__ = ["clinical_evaluation", "ClinicalRisk", "CombinedRisk", "subgroup_metrics", "independent_predictor",
-           "paired_differences", "COVARIATES", "AGE_BANDS"]
+           "paired_differences", "available_covariates", "COVARIATES", "AGE_BANDS"]
