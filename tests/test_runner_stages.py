@@ -48,10 +48,11 @@ EXPECTED_METRICS = {
     "data/n_val", "train/best_epoch", "train/epochs_run", "train/loss", "train/lr", "val/loss", "val/best_auroc",
     *(f"val/{m}" for m in BINARY), *(f"test/{m}{b}" for m in (*BINARY, "ece_vs_oracle") for b in ("", "_lo", "_hi")),
 }
+CLINICAL_FAMILIES = ("clinical/", "combined/", "diff/", "independent/")
 EXPECTED_TAGS = {"cell_key", "grid", "mlflow.runName", "model", "representation", "seed", "source", "split",
                  "status_reason", "task"}
-EXPECTED_ARTIFACTS = {"bootstrap_metrics.csv", "bootstrap_resamples.csv", "metric_info.csv", "predictions.csv",
-                      "quarantine.csv", "split.json"}
+EXPECTED_ARTIFACTS = {"bootstrap_metrics.csv", "bootstrap_resamples.csv", "config.json", "metric_info.csv",
+                      "predictions.csv", "quarantine.csv", "split.json"}
 
 
 def test_split_parts_stay_aligned_with_the_cohort(tmp_path):
@@ -82,11 +83,19 @@ def test_cell_logs_every_metric_tag_and_artifact_name(tmp_path):
     client = client_for(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("repbench-stages").experiment_id])
     oracle = {k for k in run.data.metrics if k.startswith("oracle/")}
-    assert set(run.data.metrics) - oracle == EXPECTED_METRICS
+    clinical = {k for k in run.data.metrics if k.startswith(CLINICAL_FAMILIES)}
+    assert set(run.data.metrics) - oracle - clinical == EXPECTED_METRICS
     assert {"oracle/auroc", "oracle/auroc_lo", "oracle/auroc_hi"} <= oracle
     assert {k for k in run.data.tags if not k.startswith("mlflow.") or k == "mlflow.runName"} == EXPECTED_TAGS
     assert run.data.tags["split"] == "patient"
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    # the simulated cohort carries clinical covariates: the clinical layer ran, or says why it could not
+    if "clinical_skipped.csv" in top:
+        assert not clinical
+        top -= {"clinical_skipped.csv"}
+    else:
+        assert {"clinical/auroc", "combined/auroc", "diff/combined_vs_ecg/auroc"} <= clinical
+        top -= {"clinical_predictions.csv", "clinical_coefficients.csv"}
     assert top == EXPECTED_ARTIFACTS | {"gradcam"}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "gradcam")][0].endswith(".png")
     m = run.data.metrics

@@ -23,13 +23,10 @@ import bench
 from bench.base.errors import GridError
 from bench.harness.grid_schema import check_axes, check_schema, check_sources, expand_source, resolved_defaults
 
-    description: str = ""
-    external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec (expanded)
-
-    def folds(self) -> list[int]:
-        """Test folds, one cell each: 1..K with `[split] folds = K`, else [0] (the single split)."""
-        k = int(self.split.get("folds") or 0)
-        return list(range(1, k + 1)) if k else [0]
+#: Defaults of the resolved cell config (the schema's, less the keys that enter it only when a grid sets them).
+DEFAULT_TRAIN: dict[str, Any] = resolved_defaults("train")
+DEFAULT_SPLIT: dict[str, Any] = resolved_defaults("split")
+DEFAULT_EVAL: dict[str, Any] = resolved_defaults("eval")
 AXES = ("tasks", "representations", "models")
 
 
@@ -127,7 +124,12 @@ class Grid:
     eval: dict[str, Any]
     experiment: str = ""
     description: str = ""
-    external: list[dict[str, str]] = field(default_factory=list)  # [{name, source}], sources expanded
+    external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec (expanded)
+
+    def folds(self) -> list[int]:
+        """Test folds, one cell each: 1..K with `[split] folds = K`, else [0] (the single split)."""
+        k = int(self.split.get("folds") or 0)
+        return list(range(1, k + 1)) if k else [0]
 
     def expand(self) -> tuple[list[Cell], list[Skipped]]:
         from models import MODELS
@@ -220,6 +222,18 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         tasks=_entries(doc, "tasks", where),
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
+        train=_section(doc, "train", DEFAULT_TRAIN),
+        split=_section(doc, "split", DEFAULT_SPLIT),
+        eval=_section(doc, "eval", DEFAULT_EVAL),
+        experiment=schema.experiment or f"repbench-{name}",
+        description=schema.description,
+        external=_external(external, next(iter(sources.values())), where),
+    )
+    cells, skipped = grid.expand()
+    if not cells:
+        why = "; ".join(sorted({s.reason for s in skipped}))
+        raise GridError(f"grid {where}: no cell to run: every representation/model pair is incompatible ({why})")
+    return grid
 
 
 def _external(external: list[dict[str, str]], source: str, where: str) -> dict[str, str]:

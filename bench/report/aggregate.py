@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.base.errors import ReportError
-from bench.report.runs import AXES, RunSet
+from bench.report.runset import AXES, RunSet, param_value
 
 SEED = AXES + ["seed"]
 #: Counts that add up over test folds; every other per-fold metric (compute, validation, external cohorts) is
@@ -24,7 +24,6 @@ SUMMED_OVER_FOLDS = ("metrics.data/n_test", "metrics.data/n_test_patients")
 
 def task_of_run(row: pd.Series):
     """The task instance a run was evaluated with (registry name and JSON params from the run's params)."""
-    from bench.report.runs import param_value
     from tasks import TASKS
 
     params = {str(c)[len("params.task.params."):]: param_value(v) for c, v in row.items()

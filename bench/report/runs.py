@@ -7,52 +7,19 @@ that product is what the grid asked for, and a cell that never ran (or failed) s
 """
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.base.errors import ReportError
+from bench.report.aggregate import pool_folds
+from bench.report.runset import AXES, RunSet, param_value  # noqa: F401 - RunSet and param_value re-exported
 
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-AXES = ["task", "representation", "model"]
-#: A run's identity; `fold` is the test fold of a K-fold grid (0 = the single split). `load_runs` pools folds.
-CELL = AXES + ["seed", "fold"]
-
-
-@dataclass
-class RunSet:
-    """`runs`: finished cells, columns `run_id`, task, representation, model, seed, task_name, rep_name, rep_kind,
-    model_name, depth, width, primary, plus MLflow's `metrics.*`, `params.*`, `tags.*`.
-    `cells`: every expected cell with `status` (FINISHED, FAILED, KILLED, RUNNING, missing) and `reason`."""
-
-    experiment: str
-    tracking_uri: str
-    runs: pd.DataFrame
-    cells: pd.DataFrame
-
-    def metric(self, name: str) -> str:
-        return f"metrics.{name}"
-
-    @property
-    def tasks(self) -> list[str]:
-        return sorted(self.cells["task"].unique())
-
-    def pairs(self, task: str) -> list[tuple[str, str]]:
-        c = self.cells[self.cells["task"] == task]
-        return sorted(set(zip(c["representation"], c["model"])))
-
-    def n_expected_seeds(self, task: str, representation: str, model: str) -> int:
-        c = self.cells
-        return int(((c["task"] == task) & (c["representation"] == representation) & (c["model"] == model)).sum())
-
-    def primary(self, task: str) -> str:
-        row = self.cells[self.cells["task"] == task].iloc[0]
-        return str(row["primary"])
+CELL = AXES + ["seed", "fold"]  # a run's identity; `fold` is the test fold of a K-fold grid (0: single split)
 
 
 def search_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:
@@ -80,22 +47,6 @@ def _registry_info(frame: pd.DataFrame) -> pd.DataFrame:
     frame["rep_kind"] = frame["rep_name"].map(kinds).fillna("unknown")
     frame["primary"] = frame["task_name"].map(prim)
     return frame
-
-
-#: How runs logged before params were JSON wrote booleans and None (Python's `str()`).
-_LEGACY_TEXT = {"True": True, "False": False, "None": None}
-
-
-def param_value(text):
-    """A logged param's value: params are JSON text (bench.harness.tracking.log_params), so `false` comes back as
-    False and `"raw"` as 'raw'. Text that is not JSON is from a run logged before that (`str()` of the value):
-    True/False/None map back; anything else stays the text it is."""
-    if not isinstance(text, str):
-        return text  # absent (NaN/None) in this run
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return _LEGACY_TEXT.get(text, text)
 
 
 def _param(df: pd.DataFrame, key: str) -> pd.Series:
@@ -191,6 +142,4 @@ def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> Ru
     runs = finished.merge(cells[CELL + ["rep_kind", "primary"]], on=CELL, how="inner")
     runs = runs.sort_values(CELL, kind="mergesort").reset_index(drop=True)
     cells = cells.sort_values(CELL, kind="mergesort").reset_index(drop=True)
-    from bench.report.aggregate import pool_folds
-
     return pool_folds(RunSet(experiment, tracking_uri, runs, cells))
