@@ -33,6 +33,9 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "num_threads": 0,  # 0 = torch default (all cores here, 1 in a Ray task); CPU results depend on it, so grids that
     # must give the same metrics on every executor and machine set it (logged as compute/threads)
 }
+#: GPU settings (bench/harness/train.py; defaults there: amp on, channels_last and compile off), optional so grids
+#: without them keep their cell keys
+OPTIONAL_TRAIN = frozenset({"amp", "channels_last", "compile"})
 DEFAULT_SPLIT: dict[str, Any] = {"val": 0.15, "test": 0.2, "seed": 0, "fold_column": ""}
 #: `record_wise_LEAKY = true` splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much
 #: that leakage inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
@@ -221,7 +224,7 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
         tasks=_entries(doc, "tasks", where),
         representations=_entries(doc, "representations", where),
         models=_entries(doc, "models", where),
-        train=_section(doc, "train", DEFAULT_TRAIN, where),
+        train=_section(doc, "train", DEFAULT_TRAIN, where, OPTIONAL_TRAIN),
         split=_section(doc, "split", DEFAULT_SPLIT, where, OPTIONAL_SPLIT),
         eval=_section(doc, "eval", DEFAULT_EVAL, where),
         experiment=doc.get("experiment", f"repbench-{name}"),
