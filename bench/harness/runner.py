@@ -69,17 +69,19 @@ def run_tags(cell: Cell, key: str) -> dict[str, str]:
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     from bench.harness import tracking
 
+    t0 = time.perf_counter()
     key = cell.key(ctx.data_fingerprint)
     client = tracking.client_for(ctx.tracking_uri)
     run = client.create_run(ctx.experiment_id, run_name=cell.label, tags=run_tags(cell, key))
     run_id = run.info.run_id
-    t0 = time.perf_counter()
     result = CellResult(cell.label, key, "FAILED", run_id)
     try:
         tracking.log_params(client, run_id, cell.flat_params())
         with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-            primary, value = _execute(cell, ctx, client, run_id, Path(tmp))
+            primary, value, train_s = _execute(cell, ctx, client, run_id, Path(tmp))
         result.status, result.primary_metric, result.primary_value = "FINISHED", primary, value
+        # everything the cell did besides training (data, representation, evaluation, logging)
+        tracking.log_metrics(client, run_id, {"compute/overhead_s": time.perf_counter() - t0 - train_s})
         tracking.set_tags(client, run_id, {"status_reason": "ok"})
         client.set_terminated(run_id, "FINISHED")
     except KeyboardInterrupt:
@@ -99,12 +101,12 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     return result
 
 
-def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tuple[str, float]:
+def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tuple[str, float, float]:
     import torch
     from sklearn.base import clone
 
     from bench.harness import tracking
-    from bench.harness.cache import build_features
+    from bench.harness.cache import build_features, entry_cost
     from bench.harness.compute import ComputeMeter, resolve_device
     from bench.harness.evaluation import evaluate_with_ci
     from bench.harness.flops import count_params, flops_per_ecg
@@ -149,7 +151,7 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     # representation (fitted on the training rows only, cached across cells)
     rep = clone(REPRESENTATIONS.get(cell.representation.name)(**cell.representation.params))
     features = build_features(rep, cohort, sub[split.train], ctx.cache_dir)
-    metrics.update(_representation_cost(rep, cohort.signals[sub[split.train[:16]]]))
+    metrics.update(entry_cost())
     input_shape = tuple(features.shape[1:])
 
     # model
@@ -212,14 +214,7 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
         k: records["ecg_id"].astype(str).iloc[getattr(split, k)].tolist() for k in ("train", "val", "test")})
     _log_gradcam(cell, client, run_id, tmp, model, rep.kind, features, test_rows, test_records, task)
     primary = f"test/{task.primary_metric}"
-    return primary, float(metrics.get(primary, float("nan")))
-
-
-def _representation_cost(rep, sample: np.ndarray) -> dict[str, float]:
-    """Measured cost of the representation on a training sample: ms and stored bytes per ECG."""
-    from bench.harness.cache import representation_cost
-
-    return {f"compute/{k}": float(v) for k, v in representation_cost(rep, sample).items()}
+    return primary, float(metrics.get(primary, float("nan"))), meter.wall_s
 
 
 def _log_gradcam(cell, client, run_id, tmp, model, kind, features, test_rows, test_records, task) -> None:
