@@ -22,11 +22,15 @@ import torch
 _DONE = object()
 
 
-def read_rows(features: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """`features[rows]` from a (memory-mapped) array, read in ascending row order, returned in the order asked."""
-    order = np.argsort(rows, kind="stable")
-    out = np.empty((len(rows), *features.shape[1:]), dtype=features.dtype)
-    out[order] = features[rows[order]]
+def read_rows(features: np.ndarray, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """`features[rows]` from a (memory-mapped) array into `out` (allocated when None), read in ascending row
+    order and returned in the order asked. Row by row into the destination: one copy, no temporary (a fancy index
+    would gather into a temporary first, three times slower for 512-px images)."""
+    rows = np.asarray(rows)
+    if out is None:
+        out = np.empty((len(rows), *features.shape[1:]), dtype=features.dtype)
+    for j in np.argsort(rows, kind="stable"):
+        out[j] = features[rows[j]]
     return out
 
 
@@ -34,7 +38,7 @@ def to_model_input(x: torch.Tensor, device: torch.device, channels_last: bool = 
     """A host batch on `device` as float32 (uint8 images scaled to 0..1 after the copy), in the model's memory
     format (channels_last only applies to image batches)."""
     x = x.to(device, non_blocking=True)
-    x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+    x = torch.div(x, 255.0) if x.dtype == torch.uint8 else x.float()  # one pass, same bits as .float() / 255
     if channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
@@ -48,12 +52,18 @@ class Batch:
 
 
 def _host_batch(features, rows, targets, positions, pin: bool, to_float: bool) -> Batch:
-    x = torch.from_numpy(read_rows(features, rows[positions]))
+    """Gather one batch on the host; with `pin`, straight into page-locked memory (torch's caching host allocator
+    keeps such a block from reuse until the non-blocking copies reading it have run)."""
+    shape = (len(positions), *features.shape[1:])
+    if pin:
+        x = torch.empty(shape, dtype=torch.from_numpy(np.empty(0, features.dtype)).dtype, pin_memory=True)
+        read_rows(features, rows[positions], out=x.numpy())
+    else:
+        x = torch.from_numpy(read_rows(features, rows[positions]))
     if to_float and x.dtype == torch.uint8:
-        x = x.float().div_(255.0)
+        x = torch.div(x, 255.0)
     y = {k: torch.from_numpy(np.asarray(v[positions], dtype=np.float32)) for k, v in (targets or {}).items()}
     if pin:
-        x = x.pin_memory()
         y = {k: v.pin_memory() for k, v in y.items()}
     return Batch(positions, x, y)
 
