@@ -190,7 +190,8 @@ def _execute(cell: Cell, ctx: RunContext, client, run_id: str, tmp: Path) -> tup
     # test
     test_rows = sub[split.test]
     t_inf = time.perf_counter()
-    outputs = predict_outputs(model, features, test_rows, device, int(cell.train.get("eval_batch_size") or 64))
+    outputs = predict_outputs(model, features, test_rows, device, int(cell.train.get("eval_batch_size") or 64),
+                              amp=bool(cell.train.get("amp", True)))
     metrics["compute/infer_ms_per_ecg"] = 1000 * (time.perf_counter() - t_inf) / max(len(test_rows), 1)
     scores = pd.DataFrame(task.predict(outputs))
     test_records = records.iloc[split.test].reset_index(drop=True)
