@@ -38,6 +38,7 @@ FEATURES = "features.npy"
 META = "meta.json"
 FITTED = "fitted.pkl"  # the fitted representation (fits_data only): a hit restores it, so `rep` can be saved
 _CHUNK_BYTES = 64 << 20  # transform this many output bytes at a time
+PROBE_ECGS = 16  # the cost probe times `transform` on this many training ECGs, once per entry
 _LAST: dict = {}
 
 
@@ -117,7 +118,8 @@ def _build(rep, signals: np.ndarray, train_idx: np.ndarray, tmp: Path, spec: dic
             "transform_s": round(transform_s, 4), "build_s": round(time.perf_counter() - t0, 4),
             "repr_ms_per_ecg": 1000.0 * transform_s / max(n, 1),
             "repr_bytes_per_ecg": int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "probe": representation_cost(rep, _probe_sample(signals, train_idx)) if n else None}
     (tmp / META).write_text(json.dumps(meta, indent=1, sort_keys=True))
     return meta
 
@@ -156,6 +158,11 @@ def build_features(rep, cohort, train_idx: np.ndarray, cache_dir=None) -> np.nda
     meta = json.loads((entry / META).read_text())
     if (entry / FITTED).is_file():
         _restore_fitted(rep, entry / FITTED)
+    if not meta.get("probe") and len(cohort.signals):  # an entry from before the probe was stored
+        meta["probe"] = representation_cost(rep, _probe_sample(cohort.signals, train_idx))
+        tmp_meta = entry / f".{META}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
+        os.replace(tmp_meta, entry / META)
     _LAST.clear()
     _LAST.update(meta, hit=True, path=str(entry), key=name, wall_s=time.perf_counter() - t0)
     return _open(entry)
@@ -175,6 +182,18 @@ def last_build_stats() -> dict:
     costs measured when the entry was built (`fit_s`, `transform_s`, `build_s`, `repr_ms_per_ecg`,
     `repr_bytes_per_ecg`)."""
     return dict(_LAST)
+
+
+def _probe_sample(signals: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
+    rows = np.asarray(train_idx, dtype=np.int64)[:PROBE_ECGS]
+    return signals[rows] if len(rows) else signals[:PROBE_ECGS]
+
+
+def entry_cost() -> dict[str, float]:
+    """`compute/repr_ms_per_ecg` and `compute/repr_bytes_per_ecg` of the entry the last `build_features` call
+    returned: the cost probe measured once when the entry was built (`representation_cost` on its first
+    PROBE_ECGS training ECGs), so a cache hit costs no rendering."""
+    return {f"compute/{k}": float(v) for k, v in (_LAST.get("probe") or {}).items()}
 
 
 def representation_cost(rep, signals_sample: np.ndarray) -> dict[str, float]:

@@ -84,17 +84,19 @@ def run_tags(cell: Cell, key: str) -> dict[str, str]:
 def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     from bench.harness import tracking
 
+    t0 = time.perf_counter()
     key = cell.key(ctx.data_fingerprint)
     client = tracking.client_for(ctx.tracking_uri)
     run = client.create_run(ctx.experiment_id, run_name=cell.label, tags=run_tags(cell, key))
     run_id = run.info.run_id
-    t0 = time.perf_counter()
     result = CellResult(cell.label, key, "FAILED", run_id)
     try:
         tracking.log_config(client, run_id, cell)
         with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-            primary, value = _execute(cell, ctx, RunLog(client, run_id, Path(tmp)))
+            primary, value, train_s = _execute(cell, ctx, RunLog(client, run_id, Path(tmp)))
         result.status, result.primary_metric, result.primary_value = "FINISHED", primary, value
+        # everything the cell did besides training (data, representation, evaluation, logging)
+        tracking.log_metrics(client, run_id, {"compute/overhead_s": time.perf_counter() - t0 - train_s})
         tracking.set_tags(client, run_id, {"status_reason": "ok"})
         client.set_terminated(run_id, "FINISHED")
     except KeyboardInterrupt:
@@ -178,7 +180,8 @@ class Inputs:
     features: np.ndarray  # row i = model input of cohort row i
 
 
-def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float]:
+def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float, float]:
+    """The stages of one cell; returns (primary metric name, its value, training seconds)."""
     import torch
 
     from bench.harness.compute import resolve_device
@@ -191,13 +194,13 @@ def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float]:
     data = load_data(cell, ctx, log)
     inputs = build_inputs(cell, ctx, data, log)
     model = build_model(cell, data, inputs, log).to(device)
-    fit(cell, ctx, data, inputs, model, device, log)
+    train_s = fit(cell, ctx, data, inputs, model, device, log)
     score_test(cell, data, inputs, model, device, log)
     score_external(cell, ctx, data, inputs, model, device, log)
     log_data_and_model(cell, ctx, data, inputs, model, log)
     log.flush()
     primary = f"test/{data.task.primary_metric}"
-    return primary, float(log.metrics.get(primary, float("nan")))
+    return primary, float(log.metrics.get(primary, float("nan"))), train_s
 
 
 def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
@@ -251,13 +254,13 @@ def build_inputs(cell: Cell, ctx: RunContext, data: CellData, log: RunLog) -> In
     and cached across cells; its measured cost per ECG."""
     from sklearn.base import clone
 
-    from bench.harness.cache import build_features
+    from bench.harness.cache import build_features, entry_cost
     from representations import REPRESENTATIONS
 
     rep = clone(REPRESENTATIONS.get(cell.representation.name)(**cell.representation.params))
     train_rows = data.parts["train"].rows
     features = build_features(rep, data.cohort, train_rows, ctx.cache_dir)
-    log.metrics.update(_representation_cost(rep, data.cohort.signals[train_rows[:16]]))
+    log.metrics.update(entry_cost())  # measured once per cache entry, stored with it
     return Inputs(rep, features)
 
 
@@ -280,8 +283,9 @@ def build_model(cell: Cell, data: CellData, inputs: Inputs, log: RunLog):
     return model
 
 
-def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
-    """Train on the training part, keep the best validation epoch; per-epoch curves and measured compute."""
+def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, device, log: RunLog) -> float:
+    """Train on the training part, keep the best validation epoch; per-epoch curves and measured compute. Returns
+    the training seconds (the cell's overhead is its wall time less these)."""
     from bench.harness.compute import ComputeMeter
     from bench.harness.progress import epoch_reporter
     from bench.harness.train import train_model
@@ -300,6 +304,7 @@ def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, devi
     log.metrics.update(meter.metrics("train"))
     log.metrics.update({"train/best_epoch": trained.best_epoch, "train/epochs_run": len(trained.history),
                         f"val/best_{data.task.primary_metric}": trained.best_val})
+    return meter.wall_s
 
 
 def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
@@ -309,7 +314,8 @@ def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: R
 
     part = data.parts["test"]
     t_inf = time.perf_counter()
-    outputs = predict_outputs(model, inputs.features, part.rows, device, int(cell.train.get("eval_batch_size") or 64))
+    outputs = predict_outputs(model, inputs.features, part.rows, device, int(cell.train.get("eval_batch_size") or 64),
+                              amp=bool(cell.train.get("amp", True)))
     log.metrics["compute/infer_ms_per_ecg"] = 1000 * (time.perf_counter() - t_inf) / max(len(part), 1)
     oracle = None if data.cohort.oracle is None else data.cohort.oracle.iloc[part.rows]
     scores, evaluation = score_part(cell, data.task, part.records, outputs, oracle, log)
@@ -335,7 +341,7 @@ def score_clinical(cell: Cell, data: CellData, inputs: Inputs, model, device, te
     val_scores = pd.DataFrame()
     if clinical:
         val_out = predict_outputs(model, inputs.features, parts["val"].rows, device,
-                                  int(cell.train.get("eval_batch_size") or 64))
+                                  int(cell.train.get("eval_batch_size") or 64), amp=bool(cell.train.get("amp", True)))
         val_scores = pd.DataFrame(data.task.predict(val_out))
     metrics, artifacts = clinical_evaluation(
         data.task, parts["train"].records, parts["val"].records, val_scores, parts["test"].records, test_scores,
@@ -400,13 +406,6 @@ def log_data_and_model(cell: Cell, ctx: RunContext, data: CellData, inputs: Inpu
     model_store.log_datasets(log.client, log.run_id, data.cohort, data.parts)
     model_store.log_model(log.client, log.run_id, ctx.experiment_id, cell, data.task, inputs.rep, model, data.cohort,
                           data.parts["train"].rows)
-
-
-def _representation_cost(rep, sample: np.ndarray) -> dict[str, float]:
-    """Measured cost of the representation on a training sample: ms and stored bytes per ECG."""
-    from bench.harness.cache import representation_cost
-
-    return {f"compute/{k}": float(v) for k, v in representation_cost(rep, sample).items()}
 
 
 def _log_gradcam(cell: Cell, log: RunLog, model, kind: str, features: np.ndarray, part: Part, task) -> None:
