@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from bench.data.simulator import simulate
+from bench.harness.splits import Part
 from bench.harness.train import train_model
 from models import MODELS
 from tasks import TASKS
@@ -67,6 +68,10 @@ def _bare_loop(model, task, x_all: torch.Tensor, targets, train_idx, val_idx, se
                 task.loss(model(x_all[sel]), {k: v[sel] for k, v in y_all.items()})
 
 
+def _part(name: str, records, targets, idx: np.ndarray) -> Part:
+    return Part(name, records.iloc[idx].reset_index(drop=True), idx, {k: np.asarray(v)[idx] for k, v in targets.items()})
+
+
 def test_training_loop_within_5_percent_of_bare_pytorch(benchmark, data):
     torch.set_num_threads(2)
     features, records = data
@@ -83,11 +88,8 @@ def test_training_loop_within_5_percent_of_bare_pytorch(benchmark, data):
         return m
 
     def harness():
-        train_model(fresh(), task, features, train_rows=train_idx, train_records=records.iloc[train_idx],
-                    train_targets={k: np.asarray(v)[train_idx] for k, v in targets.items()}, val_rows=val_idx,
-                    val_records=records.iloc[val_idx].reset_index(drop=True),
-                    val_targets={k: np.asarray(v)[val_idx] for k, v in targets.items()}, cfg=CFG,
-                    device=torch.device("cpu"), seed=0)
+        train_model(fresh(), task, features, _part("train", records, targets, train_idx),
+                    _part("val", records, targets, val_idx), cfg=CFG, device=torch.device("cpu"), seed=0)
 
     def bare():
         _bare_loop(fresh(), task, x_all, targets, train_idx, val_idx, seed=0)

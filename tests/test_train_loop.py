@@ -42,10 +42,9 @@ def _mi_setup(cohort):
 def _train(cohort, features, model, **cfg):
     task, records, split, part = _mi_setup(cohort)
     cfg = {"epochs": 2, "batch_size": 16, "lr": 1e-3, "patience": 0, **cfg}
-    return train_model(model, task, features, train_rows=split.train,
-                       train_records=records.iloc[split.train].reset_index(drop=True), train_targets=part["train"],
-                       val_rows=split.val, val_records=records.iloc[split.val].reset_index(drop=True),
-                       val_targets=part["val"], cfg=cfg, device=torch.device("cpu"), seed=3)
+    parts = split.parts(records, np.arange(len(records)), task.encode(records))  # features hold every cohort row
+    return train_model(model, task, features, parts["train"], parts["val"], cfg=cfg, device=torch.device("cpu"),
+                       seed=3)
 
 
 @pytest.mark.parametrize("rep,params", [("raw", {}), ("image", {"width": 64})])
