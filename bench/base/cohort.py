@@ -28,6 +28,8 @@ SOURCES: Registry = Registry("cohort source", package="bench.data.sources")
 register_source = SOURCES.register
 
 MI_TERRITORIES: tuple[str, ...] = ("AMI", "ASMI", "ALMI", "IMI", "ILMI", "LMI")
+#: PTB-XL's diagnostic superclasses (Wagner et al. 2020), label columns superclass_<CLASS> (1/0).
+SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 
 
 @dataclass
