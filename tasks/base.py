@@ -12,6 +12,7 @@ A task is a class registered with `@register_task(name)`; `__init__` stores keyw
 - `evaluate(records, scores) -> {metric: float}`: pure function of the test rows and score columns.
 - `epoch_indices(records, rng) -> indices`: training rows for one epoch (default: all).
 - `oracle_scores(oracle) -> score columns` from a simulated cohort's oracle table (None if not applicable).
+- `positives(records) -> {label: count}`: positive labels among rows `select` kept (`data check` reports them).
 - `version`: bumped when the task's output changes (part of the cell key); `sources`: source schemes that can feed it.
 """
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Task:
         raise NotImplementedError
 
     def evaluate(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
+        raise NotImplementedError
+
+    def positives(self, records: pd.DataFrame) -> dict[str, int]:
         raise NotImplementedError
 
     def epoch_indices(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:

@@ -88,6 +88,17 @@ def macro_auroc(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> floa
     return float(np.mean(vals)) if vals else NAN
 
 
+@register_metric("multilabel_macro_auroc", higher_is_better=True)
+def multilabel_macro_auroc(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
+    """Mean AUROC over the labels (columns of the 0/1 matrix `y` and of `proba`) that have both positives and
+    negatives here (multi-label, e.g. PTB-XL superclasses); NaN when none has both."""
+    y, proba = np.asarray(y), np.asarray(proba, dtype=float)
+    w = as_weights(sample_weight, len(proba))
+    vals = [auroc(y[:, k], proba[:, k], sample_weight=w) for k in range(proba.shape[1])]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else NAN
+
+
 @register_metric("balanced_accuracy", higher_is_better=True)
 def balanced_accuracy(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
     """Mean per-class recall of the arg-max class, over the classes present in `y`."""
