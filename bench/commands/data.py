@@ -80,6 +80,12 @@ def summarise(cohort) -> str:
         add("mi = 1", r["mi"] == 1)
         for t in sorted(set(r["mi_territory"].dropna()) - {""}):
             add(f"mi territory {t}", r["mi_territory"] == t)
+    for c in [c for c in r.columns if c.startswith("superclass_")]:
+        add(f"superclass {c.removeprefix('superclass_')}", r[c] == 1)
+    if "af" in r:
+        add("af (AFIB/AFLT) = 1", r["af"] == 1)
+    if "records_note" in r:
+        add("read at the other rate", r["records_note"] != "")
     if "sex" in r:
         add("male", r["sex"] == 1)
     add("ECGs", pd.Series(True, index=r.index))
