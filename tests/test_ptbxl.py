@@ -177,3 +177,18 @@ def test_data_check_json_on_the_synthetic_source(tmp_path):
     assert set(got["tasks"]) == {"af_survival", "lvef", "mi", "mi_territory"}
     assert got["tasks"]["mi"]["positives"] == {"MI": int((c.records["mi"] == 1).sum())}
     assert sum(got["tasks"]["mi_territory"]["positives"].values()) == got["tasks"]["mi_territory"]["n_ecgs"]
+
+
+def test_multilabel_macro_auroc_matches_scikit_learn():
+    from sklearn.metrics import roc_auc_score
+
+    from bench.base.metrics.classification import multilabel_macro_auroc
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((300, 5)) < [0.5, 0.2, 0.25, 0.2, 0.1]).astype(int)
+    p = np.clip(0.3 * y + rng.random((300, 5)), 0, 1).round(2)  # rounded: ties count one half in both
+    w = rng.integers(0, 3, 300).astype(float)
+    assert multilabel_macro_auroc(y, p, sample_weight=w) == pytest.approx(
+        roc_auc_score(y, p, average="macro", sample_weight=w), abs=1e-12)
+    y[:, 4] = 0  # a label with no positives here is left out of the mean
+    assert multilabel_macro_auroc(y, p) == pytest.approx(roc_auc_score(y[:, :4], p[:, :4], average="macro"))
