@@ -4,6 +4,9 @@ A US-letter landscape page (279.4 x 215.9 mm, the 1100 x 850 px aspect of 100 dp
 Rows 1-3 hold the 3 x 4 panels of 2.5 s each (columns I-II-III, aVR-aVL-aVF, V1-V2-V3, V4-V5-V6, each column the
 next 2.5 s of the recording); row 4 is a 10 s lead II rhythm strip. 25 mm/s and 10 mm/mV; a 1 mm / 5 mm grid;
 a 10 mm x 5 mm (1 mV x 0.2 s) calibration pulse at the left of every row; a lead label above each panel's start.
+A lead subset (the `leads` parameter of `image`) is printed as one 10 s strip per lead, in the standard order, rows
+evenly spaced down the page (the 12 x 1 print format; a single lead is one rhythm strip across the middle of the
+page), each with its calibration pulse and label; the page size, and so the output size, stays the same.
 Pixel geometry follows from the output size: x_px = x_mm * width / 279.4, y_px = y_mm * height / 215.9 (pixel c
 covers [c, c + 1)), the same convention as matplotlib's Agg canvas.
 """
@@ -47,9 +50,20 @@ class Panel:
     baseline_mm: float
 
 
-@lru_cache(maxsize=1)
-def panels() -> tuple[Panel, ...]:
-    """The 13 traces of the page: 12 panels of 2.5 s (row-major) and the 10 s rhythm strip."""
+def row_baselines_mm(leads: tuple[str, ...] = STANDARD_LEADS) -> tuple[float, ...]:
+    """Baseline of each printed row: the four rows of the 12-lead page, or one per lead of a subset, evenly spaced."""
+    if leads == STANDARD_LEADS:
+        return ROW_BASELINES_MM
+    return tuple(PAGE_H_MM * (i + 1) / (len(leads) + 1) for i in range(len(leads)))
+
+
+@lru_cache(maxsize=16)
+def panels(leads: tuple[str, ...] = STANDARD_LEADS) -> tuple[Panel, ...]:
+    """The traces of the page: for all 12 leads, 12 panels of 2.5 s (row-major) and the 10 s rhythm strip; for a
+    subset (in the standard order), one 10 s strip per lead."""
+    if leads != STANDARD_LEADS:
+        return tuple(Panel(lead, STANDARD_LEADS.index(lead), 0, N_SAMPLES, TRACE_X0_MM, base)
+                     for lead, base in zip(leads, row_baselines_mm(leads)))
     n = int(PANEL_S * FS)
     out = []
     for r, row in enumerate(GRID_3X4):
@@ -77,16 +91,16 @@ def pulse_polyline_mm(baseline_mm: float) -> tuple[np.ndarray, np.ndarray]:
     return np.array([a, b, b, c, c, d]), np.array([baseline_mm, baseline_mm, top, top, baseline_mm, baseline_mm])
 
 
-def labels() -> list[tuple[str, float, float]]:
+def labels(leads: tuple[str, ...] = STANDARD_LEADS) -> list[tuple[str, float, float]]:
     """(text, x_mm, baseline y_mm) of each lead label (left-aligned, text baseline at y)."""
-    return [(p.lead, p.x0_mm + LABEL_DX_MM, p.baseline_mm - LABEL_DY_MM) for p in panels()]
+    return [(p.lead, p.x0_mm + LABEL_DX_MM, p.baseline_mm - LABEL_DY_MM) for p in panels(leads)]
 
 
-def label_boxes_px(width: int, height: int) -> list[tuple[int, int, int, int]]:
+def label_boxes_px(width: int, height: int, leads: tuple[str, ...] = STANDARD_LEADS) -> list[tuple[int, int, int, int]]:
     """Generous pixel boxes (x0, y0, x1, y1) around each label, for masking text out of trace comparisons."""
     sx, sy = width / PAGE_W_MM, height / PAGE_H_MM
     boxes = []
-    for text, x, y in labels():
+    for text, x, y in labels(leads):
         w_mm = 0.8 * LABEL_SIZE_MM * len(text) + 1.5
         boxes.append((int(np.floor((x - 1.0) * sx)), int(np.floor((y - LABEL_SIZE_MM - 1.0) * sy)),
                       int(np.ceil((x + w_mm) * sx)) + 1, int(np.ceil((y + 1.0) * sy)) + 1))
@@ -110,7 +124,8 @@ def line_width_px(line_width_mm: float, width: int) -> float:
     return max(float(line_width_mm) * width / PAGE_W_MM, MIN_LINE_PX)
 
 
-def trace_mask(images: np.ndarray, width: int, height: int) -> np.ndarray:
+def trace_mask(images: np.ndarray, width: int, height: int,
+               leads: tuple[str, ...] = STANDARD_LEADS) -> np.ndarray:
     """Trace pixels of rendered pages (n, 3, H, W) uint8 -> (n, H, W) bool.
 
     A trace pixel is dark in every channel (each < 128, i.e. ink covers more than about half the pixel on the
@@ -118,7 +133,7 @@ def trace_mask(images: np.ndarray, width: int, height: int) -> np.ndarray:
     boxes (text is not trace).
     """
     m = (images < 128).all(axis=1)
-    for x0, y0, x1, y1 in label_boxes_px(width, height):
+    for x0, y0, x1, y1 in label_boxes_px(width, height, leads):
         m[:, max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = False
     return m
 

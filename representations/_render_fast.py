@@ -36,7 +36,7 @@ from functools import lru_cache
 import numba
 import numpy as np
 
-from bench.base.signal import FS, N_SAMPLES
+from bench.base.signal import FS, N_SAMPLES, STANDARD_LEADS
 from representations import _layout as L
 from bench.base.threads import run_chunks
 
@@ -60,7 +60,7 @@ def _over(img: np.ndarray, alpha: np.ndarray, colour) -> None:
         img[c] += (colour[c] - img[c]) * alpha
 
 
-def _label_alpha(width: int, height: int) -> np.ndarray:
+def _label_alpha(width: int, height: int, leads: tuple[str, ...]) -> np.ndarray:
     """(H, W) anti-aliased coverage of the lead labels, drawn with the font matplotlib ships (DejaVu Sans)."""
     from pathlib import Path
 
@@ -73,13 +73,14 @@ def _label_alpha(width: int, height: int) -> np.ndarray:
         font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size_px)
         draw = ImageDraw.Draw(mask)
         sx, sy = width / L.PAGE_W_MM, height / L.PAGE_H_MM
-        for text, x, y in L.labels():
+        for text, x, y in L.labels(leads):
             draw.text((x * sx, y * sy), text, fill=255, font=font, anchor="ls")
     return np.asarray(mask, dtype=np.float64) / 255.0
 
 
 @lru_cache(maxsize=16)
-def page_template(width: int, height: int, grid: bool, mode: str, line_px: float) -> np.ndarray:
+def page_template(width: int, height: int, grid: bool, mode: str, line_px: float,
+                  leads: tuple[str, ...] = STANDARD_LEADS) -> np.ndarray:
     """The static page (3, H, W) uint8: paper, grid, calibration pulses and labels. Cached per size and style."""
     sx, sy = width / L.PAGE_W_MM, height / L.PAGE_H_MM
     img = np.empty((3, height, width), dtype=np.float64)
@@ -91,13 +92,13 @@ def page_template(width: int, height: int, grid: bool, mode: str, line_px: float
             _over(img, np.maximum(cx[None, :], cy[:, None]), colour)
     ink = np.zeros((height, width))
     hw = line_px / 2
-    for base in L.ROW_BASELINES_MM:
+    for base in L.row_baselines_mm(leads):
         xs, ys = L.pulse_polyline_mm(base)
         for (x0, x1), (y0, y1) in zip(zip(xs[:-1], xs[1:]), zip(ys[:-1], ys[1:])):
             ax = _interval_coverage(np.array([min(x0, x1) * sx - hw]), np.array([max(x0, x1) * sx + hw]), width)[0]
             ay = _interval_coverage(np.array([min(y0, y1) * sy - hw]), np.array([max(y0, y1) * sy + hw]), height)[0]
             ink = np.maximum(ink, ay[:, None] * ax[None, :])
-    ink = np.maximum(ink, _label_alpha(width, height))
+    ink = np.maximum(ink, _label_alpha(width, height, leads))
     _over(img, ink, L.INK)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
@@ -116,12 +117,12 @@ class _TraceGeometry:
 
 
 @lru_cache(maxsize=16)
-def _trace_geometry(width: int, height: int) -> _TraceGeometry:
+def _trace_geometry(width: int, height: int, leads: tuple[str, ...] = STANDARD_LEADS) -> _TraceGeometry:
     sx, sy = width / L.PAGE_W_MM, height / L.PAGE_H_MM
     up = max(1, int(np.ceil(2 * sx * L.SPEED_MM_S / FS)))  # points per sample: keep spacing <= 0.5 px
     i0s, i1s, ws, bases, starts, cols, tids = [], [], [], [], [], [], []
     offset = 0
-    for tid, p in enumerate(L.panels()):
+    for tid, p in enumerate(L.panels(leads)):
         pos = np.arange((p.stop - p.start - 1) * up + 1) / up  # fractional sample offsets inside the panel
         k0 = np.floor(pos).astype(np.int64)
         k1 = np.minimum(k0 + 1, p.stop - p.start - 1)
@@ -201,8 +202,10 @@ _POOL = _PagePool()
 
 
 def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, line_px: float = 1.0,
-                grid: bool = True, mode: str = "colour", threads: int | None = None) -> np.ndarray:
-    """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8.
+                grid: bool = True, mode: str = "colour", threads: int | None = None,
+                leads: tuple[str, ...] = STANDARD_LEADS) -> np.ndarray:
+    """Pages for a batch of signals (n, 12, 5000) in mV -> (n, 3, H, W) uint8; `leads` (standard order) picks the
+    layout: the 12-lead page, or one strip per lead of a subset (see `_layout`).
 
     threads: pages are rendered in that many contiguous chunks at once, each by the compiled kernel with the GIL
     released (default `_threads.default_threads()`); the output does not depend on it."""
@@ -211,8 +214,9 @@ def render_fast(signals: np.ndarray, width: int, height: int | None = None, *, l
     n = len(signals)
     if signals.shape[1:] != (12, N_SAMPLES):
         raise ValueError(f"render_fast: signals must be (n, 12, {N_SAMPLES}), not {signals.shape}")
-    g = _trace_geometry(width, height)
-    template = page_template(width, height, bool(grid), mode, float(line_px)).reshape(-1)
+    leads = tuple(leads)
+    g = _trace_geometry(width, height, leads)
+    template = page_template(width, height, bool(grid), mode, float(line_px), leads).reshape(-1)
     if n == 0:
         return np.empty((0, 3, height, width), dtype=np.uint8)
     out = _POOL.empty((n, 3, height, width))

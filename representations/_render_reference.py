@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.base.signal import STANDARD_LEADS
 from representations import _layout as L
 
 _DPI = 100.0
@@ -17,7 +18,7 @@ class ReferenceRenderer:
     """A reusable matplotlib page of the layout in `_layout`; `render(signals)` -> (n, 3, H, W) uint8."""
 
     def __init__(self, width: int, height: int | None = None, *, line_px: float = 1.0, grid: bool = True,
-                 mode: str = "colour"):
+                 mode: str = "colour", leads: tuple[str, ...] = STANDARD_LEADS):
         from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -41,16 +42,17 @@ class ReferenceRenderer:
                 ax.add_collection(LineCollection(segs, colors=[np.asarray(colour) / 255],
                                                  linewidths=lw_mm * sx * pt, antialiaseds=True))
         ink = np.asarray(L.INK) / 255
-        for base in L.ROW_BASELINES_MM:
+        leads = tuple(leads)
+        for base in L.row_baselines_mm(leads):
             ax.plot(*L.pulse_polyline_mm(base), color=ink, lw=line_px * pt, solid_joinstyle="miter",
                     solid_capstyle="projecting")
         size_pt = L.LABEL_SIZE_MM * sy * pt
         if L.LABEL_SIZE_MM * sy >= 4:
-            for text, x, y in L.labels():
+            for text, x, y in L.labels(leads):
                 ax.text(x, y, text, fontsize=size_pt, family="DejaVu Sans", ha="left", va="baseline", color=ink)
         zeros = np.zeros((12, 5000), dtype=np.float32)
         self.lines = []
-        for p in L.panels():
+        for p in L.panels(leads):
             (line,) = ax.plot(L.panel_x_mm(p), L.panel_y_mm(p, zeros), color=ink, lw=line_px * pt,
                               solid_joinstyle="round", antialiased=True)
             self.lines.append((p, line))

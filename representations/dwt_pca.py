@@ -22,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 
 from representations._filters import notch, remove_spline_baseline
 from bench.base.threads import run_chunks
+from representations._leads import lead_indices
 from representations.base import Representation, register_representation
 
 N_STATS = 4
@@ -36,14 +37,16 @@ class DwtPca(Representation):
     wavelet/level: PyWavelets decomposition (periodization mode, so bands tile the record); n_components: PCA
     components across the 12 leads; notch_hz/notch_width_hz: mains notch (0 disables); spline_baseline: remove the
     cubic-spline baseline through PR-segment knots; pca_max_rows: at most this many (ECG, coefficient) rows,
-    evenly strided, fit the PCA (the 12 x 12 covariance needs no more).
+    evenly strided, fit the PCA (the 12 x 12 covariance needs no more); leads: the leads whose coefficients the PCA
+    combines (default all 12; n_components must not exceed their number, e.g. 1 for a single lead).
     """
 
     fits_data = True
     version = "1"
 
     def __init__(self, *, wavelet: str = "db4", level: int = 5, n_components: int = 7, notch_hz: float = 60.0,
-                 notch_width_hz: float = 5.0, spline_baseline: bool = True, pca_max_rows: int = 1_000_000):
+                 notch_width_hz: float = 5.0, spline_baseline: bool = True, pca_max_rows: int = 1_000_000,
+                 leads: list[str] | None = None):
         self.wavelet = wavelet
         self.level = level
         self.n_components = n_components
@@ -51,6 +54,7 @@ class DwtPca(Representation):
         self.notch_width_hz = notch_width_hz
         self.spline_baseline = spline_baseline
         self.pca_max_rows = pca_max_rows
+        self.leads = leads
 
     # -- steps -------------------------------------------------------------------------------------------------
     def clean(self, X: np.ndarray) -> np.ndarray:
@@ -86,8 +90,10 @@ class DwtPca(Representation):
         return np.matmul(W, C) - (W @ self.pca_.mean_.astype(np.float32))[None, :, None]
 
     def _coefficient_chunks(self, X: np.ndarray):
+        keep = None if self.leads is None else lead_indices(self.leads, "dwt_pca")
         for i in range(0, len(X), _CHUNK):
-            yield self.coefficients(self.clean(X[i:i + _CHUNK]))
+            chunk = X[i:i + _CHUNK]
+            yield self.coefficients(self.clean(chunk if keep is None else chunk[:, keep]))
 
     def _features_of(self, chunks) -> np.ndarray:
         out = []
@@ -101,6 +107,9 @@ class DwtPca(Representation):
         X = np.asarray(X)
         if len(X) == 0:
             raise ValueError("dwt_pca: fit needs at least one training ECG")
+        n_leads = len(lead_indices(self.leads, "dwt_pca"))
+        if int(self.n_components) > n_leads:
+            raise ValueError(f"dwt_pca: n_components {self.n_components} exceeds the {n_leads} lead(s) in leads")
         n_rows = len(X) * X.shape[-1]
         stride = max(1, int(np.ceil(n_rows / int(self.pca_max_rows))))
         keep = X.nbytes <= _KEEP_BYTES  # keep the training coefficients for the scaler, or recompute them

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from representations import _layout
+from representations._leads import lead_subset
 from representations._filters import bandpass, median_filter
 from bench.base.threads import run_chunks
 from representations.base import Representation, register_representation
@@ -25,14 +26,17 @@ class PaperImage(Representation):
     trace width on paper (at least one output pixel); grid: draw the 1 mm / 5 mm grid; mode: "colour" (red grid)
     or "grey" (three equal channels); low_hz/high_hz/filter_order: zero-phase Butterworth band-pass;
     median_kernel: running-median length in samples (1 = none); renderer: "fast" (batched, compiled and threaded; used by grids) or
-    "reference" (matplotlib, 100-200x slower, for fidelity checks).
+    "reference" (matplotlib, 100-200x slower, for fidelity checks); leads: the leads printed (default all 12, the
+    3 x 4 page with its lead II rhythm strip); a subset is printed one 10 s strip per lead in the standard order, a
+    single lead as one rhythm strip (`_layout`), at the same output size.
     """
 
     version = "3"  # 2: ink-conserving column spans in the fast renderer; 3: compiled kernel, crossing spans composite
 
     def __init__(self, *, width: int = 512, height: int | None = None, line_width_mm: float = 0.3,
                  grid: bool = True, mode: str = "colour", low_hz: float = 0.5, high_hz: float = 40.0,
-                 filter_order: int = 2, median_kernel: int = 3, renderer: str = "fast"):
+                 filter_order: int = 2, median_kernel: int = 3, renderer: str = "fast",
+                 leads: list[str] | None = None):
         self.width = width
         self.height = height
         self.line_width_mm = line_width_mm
@@ -43,6 +47,7 @@ class PaperImage(Representation):
         self.filter_order = filter_order
         self.median_kernel = median_kernel
         self.renderer = renderer
+        self.leads = leads
 
     def _check(self) -> None:
         if self.mode not in MODES:
@@ -67,7 +72,8 @@ class PaperImage(Representation):
         """Print already-filtered signals (n, 12, 5000) mV -> (n, 3, H, W) uint8."""
         self._check()
         width, height = _layout.output_size(self.width, self.height)
-        style = dict(line_px=_layout.line_width_px(self.line_width_mm, width), grid=bool(self.grid), mode=self.mode)
+        style = dict(line_px=_layout.line_width_px(self.line_width_mm, width), grid=bool(self.grid), mode=self.mode,
+                     leads=lead_subset(self.leads, "image"))
         if self.renderer == "fast":
             from representations._render_fast import render_fast
 

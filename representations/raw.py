@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.base.signal import N_SAMPLES, STANDARD_LEADS
+from bench.base.signal import N_SAMPLES
+from representations._leads import lead_indices
 from representations.base import Representation, register_representation
 
 NORMALISATIONS = ("ecg", "lead", "none")
@@ -15,13 +16,16 @@ class Raw(Representation):
 
     normalise: "ecg" (ECG-AI: one mean and standard deviation over all leads and samples of each ECG), "lead" (each
     lead on its own) or "none" (millivolts as recorded). Nothing is fitted, so no statistic crosses splits.
+    leads: the leads kept, in the standard order (e.g. ["I"] or the 8 independent leads; default all 12); "ecg"
+    normalisation then pools the kept leads only.
     """
 
     version = "1"
 
-    def __init__(self, *, normalise: str = "ecg", eps: float = 1e-6):
+    def __init__(self, *, normalise: str = "ecg", eps: float = 1e-6, leads: list[str] | None = None):
         self.normalise = normalise
         self.eps = eps
+        self.leads = leads
 
     def _check(self) -> None:
         if self.normalise not in NORMALISATIONS:
@@ -30,6 +34,8 @@ class Raw(Representation):
     def transform(self, X: np.ndarray) -> np.ndarray:
         self._check()
         X = np.asarray(X, dtype=np.float32)
+        if self.leads is not None:
+            X = X[:, lead_indices(self.leads, "raw")]
         if self.normalise == "none":
             return X.copy()
         axes = (1, 2) if self.normalise == "ecg" else (2,)
@@ -38,4 +44,4 @@ class Raw(Representation):
         return ((X - mu) / np.maximum(sd, self.eps)).astype(np.float32)
 
     def output_shape(self) -> tuple[int, ...]:
-        return (len(STANDARD_LEADS), N_SAMPLES)
+        return (len(lead_indices(self.leads, "raw")), N_SAMPLES)

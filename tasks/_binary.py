@@ -11,9 +11,11 @@ from tasks._metric_plan import PlannedTask, masked_bce, sigmoid
 
 
 class BinaryTask(PlannedTask):
-    """Subclasses set `head`, `oracle_column`, `metrics` and implement `select` and `target`."""
+    """Subclasses set `head`, `label`, `oracle_column`, `metrics` and implement `select` and `target`."""
 
     head: ClassVar[str] = ""
+    #: Name of the positive class in `data check` counts (e.g. "MI").
+    label: ClassVar[str] = ""
     oracle_column: ClassVar[str] = ""
     #: (reported key, registered metric, params) computed on (y, score).
     metrics: ClassVar[tuple[tuple[str, str, dict], ...]] = ()
@@ -22,6 +24,9 @@ class BinaryTask(PlannedTask):
     def target(self, records: pd.DataFrame) -> np.ndarray:
         """0/1 label per selected row."""
         raise NotImplementedError
+
+    def positives(self, records: pd.DataFrame) -> dict[str, int]:
+        return {self.label: int(self.target(records).sum())}
 
     def encode(self, records: pd.DataFrame) -> dict[str, np.ndarray]:
         return {self.head: self.target(records).astype(np.float32)}

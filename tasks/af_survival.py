@@ -78,6 +78,10 @@ class AFSurvival(PlannedTask):
                 "af_statement": np.nan_to_num(stmt).astype(f32),
                 "af_statement_mask": np.isin(stmt, (0.0, 1.0)).astype(f32)}
 
+    def positives(self, records: pd.DataFrame) -> dict[str, int]:
+        """AF observed: before the ECG (prevalent) or during follow-up."""
+        return {"AF": int((column(records, "af_event") == 1).sum())}
+
     def epoch_indices(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         """One ECG per patient, drawn afresh each epoch (all rows when `one_ecg_per_patient` is false)."""
         if not self.p("one_ecg_per_patient") or "patient_id" not in records.columns:

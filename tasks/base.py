@@ -17,6 +17,7 @@ A task is a class registered with `@register_task(name)`; `__init__` stores keyw
   comparable with an oracle's.
 - `epoch_indices(records, rng) -> indices`: training rows for one epoch (default: all).
 - `oracle_scores(oracle) -> score columns` from a simulated cohort's oracle table (None if not applicable).
+- `positives(records) -> {label: count}`: positive labels among rows `select` kept (`data check` reports them).
 - `version`: bumped when the task's output changes (part of the cell key); `sources`: source schemes that can feed it.
 """
 from __future__ import annotations
@@ -91,6 +92,9 @@ class Task:
     def tables(self, records: pd.DataFrame, scores: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """Tables logged as run artifacts (confusion matrix, calibration by decile); none by default."""
         return {}
+
+    def positives(self, records: pd.DataFrame) -> dict[str, int]:
+        raise NotImplementedError
 
     def epoch_indices(self, records: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
         return np.arange(len(records))

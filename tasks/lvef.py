@@ -16,6 +16,7 @@ class LVEF(BinaryTask):
 
     heads = {"lvef": 1}
     head = "lvef"
+    label = "LVEF<=40"
     oracle_column = "oracle_p_lvef"
     defaults = {"threshold": 40.0, "window_days": 182}
     metrics = (

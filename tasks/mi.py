@@ -1,5 +1,16 @@
 """Myocardial infarction from the 12-lead ECG: detection (`mi`) and localisation to one of six territories
-(`mi_territory`), as in PTB-XL MI detection / localisation benchmarks (Applied Soft Computing 2020)."""
+(`mi_territory`), as in PTB-XL MI detection / localisation benchmarks (Applied Soft Computing 2020).
+
+Labels come from the source's `mi` and `mi_territory` columns. On PTB-XL (bench/data/sources/ptbxl.py) a code
+counts when it is a key of `scp_codes`, whatever its likelihood (Strodthoff et al., IEEE JBHI 2021):
+- mi = 1 when the ECG has the MI diagnostic superclass: one of its codes has `diagnostic` = 1 and
+  `diagnostic_class` MI in scp_statements.csv (infarct codes IMI, ASMI, ILMI, AMI, ALMI, LMI, IPLMI, IPMI, PMI and
+  the injury codes INJAS, INJAL, INJIN, INJLA, INJIL); every other ECG is 0;
+- mi_territory from the infarct codes: IMI, ASMI, ILMI, AMI, ALMI, LMI as named, IPLMI counted as ILMI and IPMI as
+  IMI; PMI and the injury codes name no territory. An ECG whose codes name exactly one territory has it; ECGs
+  with codes of several territories (e.g. IMI + ASMI) or none are left out of the localisation task (the source
+  keeps them all in `mi_territories`), so no precedence between territories is invented.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +32,7 @@ class MIDetection(BinaryTask):
 
     heads = {"mi": 1}
     head = "mi"
+    label = "MI"
     oracle_column = "oracle_p_mi"
     metrics = (
         ("auroc", "auroc", {}),
@@ -55,6 +67,10 @@ class MITerritory(PlannedTask):
 
     def select(self, records: pd.DataFrame) -> np.ndarray:
         return (column(records, "mi") == 1) & (territory_index(records) >= 0)
+
+    def positives(self, records: pd.DataFrame) -> dict[str, int]:
+        counts = np.bincount(territory_index(records)[territory_index(records) >= 0], minlength=len(MI_TERRITORIES))
+        return {t: int(counts[i]) for i, t in enumerate(MI_TERRITORIES)}
 
     def encode(self, records: pd.DataFrame) -> dict[str, np.ndarray]:
         return {"territory": territory_index(records).astype(np.float32)}

@@ -125,7 +125,7 @@ def test_synthetic_source_cached_memmap_and_patient_split(tmp_path):
 
 def test_ptbxl_fixture_with_cinc_records(shared_data, tmp_path):
     real = shared_data / "real"
-    c = load_cohort(f"ptbxl:{real / 'ptbxl'},records={real / 'cinc2021'}", cache_dir=tmp_path)
+    c = load_cohort(f"ptbxl:{real / 'ptbxl'},records=500,records_dir={real / 'cinc2021'}", cache_dir=tmp_path)
     assert len(c) == 11 and c.n_in == 11 and len(c.quarantine) == 0
     r = c.records.set_index("ecg_id")
     assert r.loc["1", "fs"] == 100 and r.loc["6000", "fs"] == 500
@@ -137,17 +137,27 @@ def test_ptbxl_fixture_with_cinc_records(shared_data, tmp_path):
     assert np.isfinite(np.asarray(c.signals)).all() and np.abs(c.signals).max() < 10
     c100 = load_cohort(f"ptbxl:{real / 'ptbxl'}", cache_dir=tmp_path)
     assert len(c100) == 1 and len(c100.quarantine) == 10 and c100.n_in == 11
-    assert c100.quarantine["reason"].str.contains("no such file").all()
+    assert c100.quarantine["reason"].str.contains("no signal file").all()
+    assert set(c100.quarantine["file"]) == {f"records100/06000/0{i}_lr.hea" for i in range(6000, 6010)}
 
 
-def test_ptbxl_statement_mapping():
-    from bench.data.sources.ptbxl import scp_labels
+def test_ptbxl_statement_mapping(shared_data):
+    import pandas as pd
 
-    mi = {"IMI", "ASMI", "AMI", "ALMI", "LMI", "ILMI", "IPLMI", "IPMI", "PMI", "INJAS"}
-    assert scp_labels({"IMI": 100.0, "ASMI": 15.0, "SR": 0.0}, mi, 50) == (1, "IMI", 0)
-    assert scp_labels({"ASMI": 35.0, "AFIB": 0.0}, mi, 50) == (0, "", 1)
-    assert scp_labels({"IPLMI": 80.0}, mi, 50) == (1, "ILMI", 0)
-    assert scp_labels({"PMI": 100.0}, mi, 50) == (1, "", 0)
+    from bench.data.sources.ptbxl import scp_labels, superclass_map
+
+    classes = superclass_map(pd.read_csv(shared_data / "real" / "ptbxl" / "scp_statements.csv", index_col=0))
+    got = scp_labels({"IMI": 100.0, "ASMI": 15.0, "SR": 0.0}, classes)  # every key counts, whatever its likelihood
+    assert got["mi"] == 1 and got["mi_territories"] == "ASMI|IMI" and got["mi_territory"] == ""
+    got = scp_labels({"IPLMI": 80.0, "NDT": 50.0, "AFIB": 0.0}, classes)
+    assert (got["mi"], got["mi_territory"], got["superclasses"], got["af"], got["af_in_statement"]) == \
+        (1, "ILMI", "MI|STTC", 1, 1)
+    got = scp_labels({"PMI": 100.0, "AFLT": 0.0}, classes)
+    assert (got["mi"], got["mi_territory"], got["af"], got["af_in_statement"]) == (1, "", 1, 0)
+    got = scp_labels({"INJAS": 100.0}, classes)  # injury: MI superclass, no territory
+    assert (got["mi"], got["mi_territories"], got["superclass_STTC"]) == (1, "", 0)
+    got = scp_labels({"SR": 0.0, "LVOLT": 0.0}, classes)  # rhythm and form only: no superclass
+    assert got["superclasses"] == "" and got["mi"] == 0 and got["af"] == 0
 
 
 def test_ptb_fixture(shared_data, tmp_path):

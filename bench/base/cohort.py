@@ -9,7 +9,8 @@ Label columns (all optional; a task uses the rows where its columns are present)
   af_time_days (days from the ECG to AF or censoring), af_event (1 AF observed, 0 censored),
   prevalent_af (1 AF before the ECG: survival interval 0), af_in_statement (1/0),
   lvef (%), lvef_days (days from the ECG to the echo), mi (1/0),
-  mi_territory (one of AMI, ASMI, ALMI, IMI, ILMI, LMI; empty when mi == 0).
+  mi_territory (one of AMI, ASMI, ALMI, IMI, ILMI, LMI; empty when mi == 0), height_cm, weight_kg;
+  PTB-XL also: superclass_NORM/MI/STTC/CD/HYP (1/0), af (AFIB or AFLT, 1/0), strat_fold, records_note.
 Oracle columns (simulated cohorts only), row-aligned with records: oracle_surv_00 .. oracle_surv_24 (true survival
 to the end of each interval), oracle_p_lvef, oracle_p_mi, oracle_p_<territory>.
 """
@@ -28,6 +29,8 @@ SOURCES: Registry = Registry("cohort source", package="bench.data.sources")
 register_source = SOURCES.register
 
 MI_TERRITORIES: tuple[str, ...] = ("AMI", "ASMI", "ALMI", "IMI", "ILMI", "LMI")
+#: PTB-XL's diagnostic superclasses (Wagner et al. 2020), label columns superclass_<CLASS> (1/0).
+SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 
 #: Survival grid of AF follow-up (ECG-AI): 25 intervals of 73 days (5 years); interval k ends (k + 1) * 73 days after
 #: the ECG, and AF present before the ECG falls in interval 0. The simulator's oracle columns and the AF task's

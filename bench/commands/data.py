@@ -19,6 +19,9 @@ def register(sub) -> None:
     c = dsub.add_parser("check", help="counts per label and split, quarantined files with reasons")
     c.add_argument("source", help="synthetic:N[,seed=S] | ptbxl:PATH | ptb:PATH | folder:PATH[,labels=CSV]")
     c.add_argument("--cache-dir", default=None, help="cache folder (default $BENCH_CACHE or results/cache)")
+    c.add_argument("--json", action="store_true",
+                   help="print one JSON object: n_in, n_used, n_quarantined, n_rate_fallback, quarantined files, "
+                        "and per task the source can feed: n_ecgs, n_patients, positives per label")
     c.set_defaults(func=check)
     f = dsub.add_parser("fetch", help="download a public dataset (PhysioNet layout, resumable, SHA256SUMS checked)")
     f.add_argument("dataset", choices=["ptbxl"])
@@ -77,6 +80,12 @@ def summarise(cohort) -> str:
         add("mi = 1", r["mi"] == 1)
         for t in sorted(set(r["mi_territory"].dropna()) - {""}):
             add(f"mi territory {t}", r["mi_territory"] == t)
+    for c in [c for c in r.columns if c.startswith("superclass_")]:
+        add(f"superclass {c.removeprefix('superclass_')}", r[c] == 1)
+    if "af" in r:
+        add("af (AFIB/AFLT) = 1", r["af"] == 1)
+    if "records_note" in r:
+        add("read at the other rate", r["records_note"] != "")
     if "sex" in r:
         add("male", r["sex"] == 1)
     add("ECGs", pd.Series(True, index=r.index))
@@ -90,6 +99,34 @@ def summarise(cohort) -> str:
     return "\n".join(lines)
 
 
+def task_counts(cohort) -> dict[str, dict]:
+    """Per registered task whose `sources` include the cohort's scheme: ECGs and patients it uses, positives."""
+    from tasks import TASKS
+
+    scheme = cohort.source.partition(":")[0]
+    r = cohort.records
+    out = {}
+    for name in TASKS.names():
+        task = TASKS.get(name)()
+        if scheme not in task.sources:
+            continue
+        used = r.loc[task.select(r)] if len(r) else r
+        out[name] = {"n_ecgs": int(len(used)),
+                     "n_patients": int(used["patient_id"].nunique()) if len(used) else 0,
+                     "positives": task.positives(used.reset_index(drop=True)) if len(used) else {}}
+    return out
+
+
+def check_json(cohort) -> dict:
+    """`data check --json`: n_in = n_used + n_quarantined always."""
+    r = cohort.records
+    return {"source": cohort.source, "fingerprint": cohort.fingerprint, "n_in": int(cohort.n_in),
+            "n_used": int(len(r)), "n_quarantined": int(len(cohort.quarantine)),
+            "n_rate_fallback": int((r["records_note"] != "").sum()) if "records_note" in r else 0,
+            "quarantined": cohort.quarantine.astype(str).to_dict(orient="records"),
+            "tasks": task_counts(cohort)}
+
+
 def check(args) -> int:
     from bench.base.cohort import load_cohort
     from bench.base.errors import BenchError
@@ -99,7 +136,12 @@ def check(args) -> int:
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(summarise(cohort))
+    if args.json:
+        import json
+
+        print(json.dumps(check_json(cohort), indent=1))
+    else:
+        print(summarise(cohort))
     return 0
 
 

@@ -125,6 +125,25 @@ def macro_auroc(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> floa
     return float(np.mean(vals)) if vals else NAN
 
 
+def _multilabel_macro_auroc_batch(y, proba, *, weights):
+    proba, y = np.asarray(proba, dtype=float), np.asarray(y)
+    per_label = np.array([_auroc_batch(y[:, k], proba[:, k], weights=weights) for k in range(proba.shape[1])])
+    counted = np.isfinite(per_label)
+    with np.errstate(invalid="ignore"):
+        return np.where(counted, per_label, 0.0).sum(axis=0) / counted.sum(axis=0)
+
+
+@register_metric("multilabel_macro_auroc", higher_is_better=True, batch=_multilabel_macro_auroc_batch)
+def multilabel_macro_auroc(y: np.ndarray, proba: np.ndarray, *, sample_weight=None) -> float:
+    """Mean AUROC over the labels (columns of the 0/1 matrix `y` and of `proba`) that have both positives and
+    negatives here (multi-label, e.g. PTB-XL superclasses); NaN when none has both."""
+    y, proba = np.asarray(y), np.asarray(proba, dtype=float)
+    w = as_weights(sample_weight, len(proba))
+    vals = [auroc(y[:, k], proba[:, k], sample_weight=w) for k in range(proba.shape[1])]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else NAN
+
+
 def _balanced_accuracy_batch(y, proba, *, weights):
     """Per class k: weight of rows of class k, and of those predicted k; recall averaged over classes present."""
     y, pred = np.asarray(y), np.asarray(proba, dtype=float).argmax(1)
