@@ -20,33 +20,11 @@ from bench.harness.grid import load_grid
 from bench.harness.tracking import client_for, default_tracking_uri
 from models.base import MODELS, register_model
 
+from _grids import lvef_grid  # noqa: E402 - tests/ is on sys.path under pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
-GRID = """
-name = "e2e"
-source = "synthetic:90,seed=5"
-seeds = [0]
-[train]
-epochs = 2
-batch_size = 16
-patience = 0
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 50
-gradcam_ecgs = 1
-[[tasks]]
-name = "lvef"
-[[representations]]
-name = "raw"
-[[representations]]
-name = "dwt_pca"
-[[models]]
-name = "cnn1d"
-[[models]]
-name = "mlp"
-"""
+GRID = lvef_grid("e2e", epochs=2, n_boot=50, gradcam_ecgs=1)
 
 
 def _write_grid(tmp_path: Path, text: str = GRID, extra_models: str = "") -> Path:

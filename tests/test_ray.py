@@ -21,35 +21,10 @@ from bench.harness.grid import AxisEntry, Cell, load_grid  # noqa: E402
 from bench.harness.runner import RunContext  # noqa: E402
 from bench.harness.tracking import client_for  # noqa: E402
 
+from _grids import lvef_grid  # noqa: E402 - tests/ is on sys.path under pytest
+
 DYING = "dying_worker_test_model"
-GRID = f"""
-name = "raytest"
-source = "synthetic:90,seed=5"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 0
-[[tasks]]
-name = "lvef"
-[[representations]]
-name = "raw"
-[[representations]]
-name = "dwt_pca"
-[[models]]
-name = "cnn1d"
-[[models]]
-name = "mlp"
-[[models]]
-name = "{DYING}"
-"""
+GRID = lvef_grid("raytest", epochs=1, n_boot=20, gradcam_ecgs=0, num_threads=1, models=("cnn1d", "mlp", DYING))
 
 
 def register_dying_model() -> None:
