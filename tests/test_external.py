@@ -59,7 +59,7 @@ def test_external_blocks_are_checked(tmp_path):
     cells, _ = _grid(tmp_path).expand()
     assert cells[0].external == {"other_site": "synthetic:40,seed=11"}
     assert cells[0].config()["external"] == {"other_site": "synthetic:40,seed=11"}
-    with pytest.raises(GridError, match=r"external\[0\] needs exactly the keys 'name' and 'source'"):
+    with pytest.raises(GridError, match=r"external\[0\]\.src = .*unknown key \(did you mean source"):
         _grid(tmp_path, GRID.replace('source = "synthetic:40,seed=11"', 'src = "synthetic:40,seed=11"'))
     with pytest.raises(GridError, match="external name 'other/site': use letters"):
         _grid(tmp_path, GRID.replace('name = "other_site"', 'name = "other/site"'))
@@ -68,15 +68,17 @@ def test_external_blocks_are_checked(tmp_path):
 
 
 def test_cached_representation_is_refitted_on_the_training_rows_only(tmp_path):
-    """A cache hit leaves a data-fitted representation unfitted; refitting it on the same training rows gives the
-    transform the cache was built with, and external ECGs go through that fit."""
+    """A cache hit restores the data-fitted representation stored with the entry (fitted on the training rows), so
+    external ECGs go through the very transform the cache was built with; refitting an unfitted clone on the same
+    rows gives that transform too."""
     cohort = load_cohort("synthetic:60,seed=3", cache_dir=tmp_path)
     rep = REPRESENTATIONS.get("dwt_pca")()
     train = np.arange(0, len(cohort), 2)
     cached = build_features(clone(rep), cohort, train, tmp_path)
     hit = clone(rep)
-    assert np.array_equal(build_features(hit, cohort, train, tmp_path), cached) and not hasattr(hit, "pca_")
-    fitted = fitted_representation(hit, cohort, train)
+    assert np.array_equal(build_features(hit, cohort, train, tmp_path), cached) and hasattr(hit, "pca_")
+    np.testing.assert_allclose(hit.transform(cohort.signals[:6]), cached[:6], rtol=1e-5, atol=1e-6)
+    fitted = fitted_representation(clone(rep), cohort, train)
     np.testing.assert_allclose(fitted.transform(cohort.signals[:6]), cached[:6], rtol=1e-5, atol=1e-6)
     other = clone(rep).fit(cohort.signals[1::2])  # fitted on other rows: a different transform
     assert not np.allclose(other.transform(cohort.signals[:6]), cached[:6], rtol=1e-3)

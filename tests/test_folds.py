@@ -102,7 +102,7 @@ def test_grid_expands_one_cell_per_fold(tmp_path):
     assert len({c.key("fp") for c in cells}) == 3 and all(c.config()["fold"] == c.fold for c in cells)
     single, _ = _grid(tmp_path, GRID.replace("folds = 3\n", "")).expand()
     assert [c.fold for c in single] == [0] and "fold" not in single[0].config()  # old cell keys unchanged
-    with pytest.raises(GridError, match="folds = 1: must be a whole number >= 2"):
+    with pytest.raises(GridError, match="split.folds = 1: must be >= 2"):
         _grid(tmp_path, GRID.replace("folds = 3", "folds = 1"))
 
 

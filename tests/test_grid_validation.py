@@ -119,8 +119,10 @@ def test_valid_grid_loads_and_new_keys_type_check(tmp_path):
         "[[tasks]]", '[[external]]\nname = "other"\nsource = "synthetic:40,seed=2"\n[[tasks]]', 1)
     grid = load_grid(write(tmp_path, text))
     assert grid.description == "a check"
-    assert grid.external == [{"name": "other", "source": "synthetic:40,seed=2"}]
-    (cell,) = grid.expand()[0]
+    assert grid.external == {"other": "synthetic:40,seed=2"}
+    cells = grid.expand()[0]
+    assert [c.fold for c in cells] == [1, 2, 3, 4, 5]  # one cell per test fold
+    cell = cells[0]
     assert cell.split["folds"] == 5 and cell.split["record_wise_LEAKY"] is False
     assert cell.eval["log_model"] is False and cell.train["amp"] is False and cell.train["num_threads"] == 1
 

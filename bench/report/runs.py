@@ -25,16 +25,14 @@ CELL = AXES + ["seed", "fold"]  # a run's identity; `fold` is the test fold of a
 def search_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:
     """All runs of the experiment, via `mlflow.search_runs` (empty frame if the experiment does not exist)."""
     import mlflow
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    try:
+    # scoped: the process's own tracking URI (set or from $MLFLOW_TRACKING_URI) is left as it was, not pinned
+    with _use_tracking_uri(tracking_uri):
         if mlflow.get_experiment_by_name(experiment) is None:
             return pd.DataFrame()
         return mlflow.search_runs(experiment_names=[experiment], max_results=100_000, output_format="pandas",
                                   order_by=["attributes.start_time DESC"])
-    finally:
-        mlflow.set_tracking_uri(previous)
 
 
 def _registry_info(frame: pd.DataFrame) -> pd.DataFrame:

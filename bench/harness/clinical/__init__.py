@@ -10,8 +10,11 @@ cohorts `oracle_clinical/<m>`, `oracle_ecg/<m>` (the simulator's clinical-only a
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
+from lifelines.exceptions import ConvergenceError
 
 from bench.base.bootstrap import CI_LEVEL, percentile_ci
 from bench.harness.clinical.design import (BINARY, COVARIATES, SURVIVAL, available_covariates, binary_outcome,
@@ -88,8 +91,16 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
     if problem:  # said in the run, not raised: the ECG model's own results stand
         artifacts["clinical_skipped"] = pd.DataFrame({"reason": [problem]})
         return metrics, artifacts
-    clin = ClinicalRisk(task, covariates=covariates).fit(train)
-    comb = CombinedRisk(task, covariates=covariates).fit(val, val_scores)
+    try:  # a numerical failure of a clinical fit (a separable tiny split) must never fail the ECG model's cell
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clin = ClinicalRisk(task, covariates=covariates).fit(train)
+            comb = CombinedRisk(task, covariates=covariates).fit(val, val_scores)
+    except (ConvergenceError, np.linalg.LinAlgError, ValueError) as e:
+        artifacts["clinical_skipped"] = pd.DataFrame({"reason": [f"clinical fit failed: {type(e).__name__}: {e}"]})
+        return metrics, artifacts
+    if caught:  # lifelines' / scikit-learn's convergence notes: kept with the run, not printed per cell
+        artifacts["clinical_fit_warnings"] = pd.DataFrame({"warning": sorted({str(w.message)[:500] for w in caught})})
     frames = {"ecg": test_scores, "clinical": clin.scores(test), "combined": comb.scores(test, test_scores),
               **_partial_oracles(task, test_oracle)}
     point, boot = {}, {}
@@ -103,7 +114,12 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
         if name != "ecg":
             metrics.update(renamed(m, "test/", f"{name}/"))
     metrics.update(paired_differences(point, boot))
-    metrics.update(independent_predictor(task, test, test_scores, covariates))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its fit's convergence notes: a failed fit is said below
+            metrics.update(independent_predictor(task, test, test_scores, covariates))
+    except (ConvergenceError, np.linalg.LinAlgError, ValueError) as e:  # e.g. one outcome class in the test split
+        artifacts["independent_skipped"] = pd.DataFrame({"reason": [f"{type(e).__name__}: {e}"]})
     metrics["clinical/n_covariates"] = float(len(covariates))
     ids = test[["ecg_id", "patient_id"]].astype(str).reset_index(drop=True)
     artifacts["clinical_predictions"] = pd.concat(
