@@ -324,7 +324,7 @@ def test_credentials_in_the_tracking_uri_are_refused_without_echoing_them(tmp_pa
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "s3cret-pw" not in r.stdout + r.stderr  # a configuration error
     assert (r.stdout + r.stderr).strip().splitlines() == [
-        "error: tracking URI http://10.0.0.5:5000: credentials in the URI are refused; use --tracking-uri "
+        "bench: error: tracking URI http://10.0.0.5:5000: credentials in the URI are refused; use --tracking-uri "
         "http://10.0.0.5:5000 and put them in the environment (MLFLOW_TRACKING_USERNAME and "
         "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)"]
     assert not (tmp_path / "r" / "mlflow.db").exists()  # refused before any work
