@@ -28,7 +28,7 @@ def shared_data() -> Path:
     here = Path(__file__).resolve().parents[1]
     env = os.environ.get("BENCH_SHARED_DATA")
     candidates = ([Path(env)] if env else []) + [p / "shared" / "data" for p in [here, *here.parents]]
-    for c in candidates + [Path("/work/shared/data")]:
+    for c in candidates:
         if (c / "formats").is_dir() and (c / "real").is_dir():
             return c
     pytest.skip("real ECG fixtures not found: set BENCH_SHARED_DATA")
