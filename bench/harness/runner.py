@@ -1,8 +1,10 @@
 """Run one grid cell as named stages, logged to one MLflow run:
 `load_data` (cohort, task rows, patient-wise split or test fold -> train/val/test `Part`s) -> `build_inputs`
 (representation fitted on the training part, cached) -> `build_model` -> `fit` (best epoch on validation) ->
-`score_test` (test metrics with bootstrap CIs, predictions) -> `score_external` (each external cohort, through the
-representation as fitted on training; bench/harness/external.py).
+`score_test` (test metrics with bootstrap CIs, predictions) -> `score_clinical` (clinical baseline, combination,
+subgroups; bench/harness/clinical) -> `score_external` (each external cohort, through the representation as fitted on
+training; bench/harness/external.py) -> `log_data_and_model` (datasets and the pyfunc model; model_store.py).
+Each stage logs through a `RunLog` (bench/harness/run_log.py).
 
 `run_cell(cell, ctx)` is a pure function of a frozen cell config and a picklable context, so the local loop and
 remote executors (Ray) only differ in where it is called. Any exception inside the cell marks its run FAILED with
@@ -10,13 +12,12 @@ the traceback as an artifact; the caller goes on with the next cell.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import traceback
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from bench.harness.grid import Cell
+from bench.harness.run_log import RunLog
 
 if TYPE_CHECKING:  # only for annotations: the runner module stays light to import (Ray ships it to workers)
     from bench.harness.splits import Part, Split
@@ -114,53 +116,6 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
         client.set_terminated(run_id, "FAILED")
     result.wall_s = time.perf_counter() - t0
     return result
-
-
-@dataclass
-class RunLog:
-    """The cell's MLflow run as the stages see it: `metrics` gathered over the stages (logged once, at the end),
-    tags, params and artifacts logged as they come."""
-
-    client: object
-    run_id: str
-    tmp: Path
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    def tags(self, tags: dict[str, str]) -> None:
-        from bench.harness import tracking
-
-        tracking.set_tags(self.client, self.run_id, tags)
-
-    def params(self, params: dict) -> None:
-        from bench.harness import tracking
-
-        tracking.log_params(self.client, self.run_id, params)
-
-    def series(self, triples: list[tuple[str, float, int]]) -> None:
-        """Per-epoch metrics, (name, value, step)."""
-        from bench.harness import tracking
-
-        tracking.log_metrics(self.client, self.run_id, triples)
-
-    def flush(self) -> None:
-        from bench.harness import tracking
-
-        tracking.log_metrics(self.client, self.run_id, self.metrics)
-
-    def frame(self, name: str, frame: pd.DataFrame, folder: str | None = None) -> None:
-        self._artifact(name, lambda p: frame.to_csv(p, index=False), folder)
-
-    def json(self, name: str, obj) -> None:
-        self._artifact(name, lambda p: p.write_text(json.dumps(obj)))
-
-    def file(self, path: Path, folder: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), folder)
-
-    def _artifact(self, name: str, write, folder: str | None = None) -> None:
-        d = self.tmp / (folder or "")
-        d.mkdir(parents=True, exist_ok=True)
-        write(d / name)
-        self.client.log_artifact(self.run_id, str(d / name), folder)
 
 
 @dataclass(frozen=True)
