@@ -50,14 +50,15 @@ def clinical_tables(rs: RunSet) -> list[Table]:
                          f"ECG {ratio.replace('_', ' ')}": _ci(r, f"independent/{ratio}", 2),
                          "p": fmt(r.get("metrics.independent/p", np.nan), 4)})
             data.append({"representation": r["representation"], "model": r["model"], "seed": r["seed"],
-                         **{k.removeprefix("metrics."): r[k] for k in runs.columns
+                         **{k.removeprefix("metrics."): r[k] for k in sorted(runs.columns)  # stable file bytes
                             if k.startswith(("metrics.test/", "metrics.clinical/", "metrics.combined/",
                                              "metrics.diff/", "metrics.independent/"))
                             and (f"/{m}" in k or "independent/" in k)}})
         tables.append(Table(
             name=f"clinical_{task}", title=f"{task}: ECG vs clinical risk ({m})",
             display=pd.DataFrame(rows), data=pd.DataFrame(data),
-            notes=[f"Clinical: the task's outcome on the CHARGE-AF covariates, fitted on the training split; ECG + "
+            notes=[f"Clinical: the task's outcome on the clinical covariates the cohort carries (CHARGE-AF's where "
+                   f"present; PTB-XL: age, sex, height, weight), fitted on the training split; ECG + "
                    f"clinical: the ECG score plus the covariates, fitted on the validation split. Δ: paired "
                    f"differences on the same patient resamples (95 % interval). ECG {ratio}: the ECG score per SD, "
                    f"adjusted for the covariates on the test split (patient-clustered Wald interval)."]))
