@@ -1,17 +1,26 @@
 """Discrete-time survival encoding and loss of ECG-AI (Khurshid et al., Circulation 2022), after nnet-survival
-(Gensheimer & Narasimhan, PeerJ 2019).
+(Gensheimer & Narasimhan, PeerJ 2019), with the interval rule of the ECG-AI code (ml4h `_survival_tensor`).
 
-Follow-up after the ECG is cut into N_INTERVALS = 25 intervals of 73 days (5 years); interval k covers days
-[73 k, 73 (k + 1)). AF before the ECG is an event at day 0, so interval 0 holds prevalent AF (with the first 73
-days): 25 x 73 days is exactly the 5-year horizon, and the 1-, 2- and 5-year risks are read at interval ends.
+Interval k starts on day 73 k after the ECG. An AF event goes to the interval whose start is the first on or after
+the event day: AF on or before the ECG date (prevalent) to interval 0, incident AF on day t > 0 to interval
+ceil(t / 73). So interval 0 holds prevalent AF only, and interval k >= 1 holds AF on days (73 (k - 1), 73 k].
+Survival column k is P(no AF by day 73 k): k = 0 is P(no prevalent AF), and the incident risk by day 73 k of an ECG
+without prevalent AF is 1 - S_k / S_0 (tasks/af_survival.py reads it so).
 
-Per ECG two length-25 vectors:
-- `V_censor`: 1 in each interval the person was at risk and survived; 0 in the event interval and after censoring.
-  Censored inside interval k counts as surviving it when censored in its second half (nnet-survival's rule).
-- `V_AF`: 1 in the interval of the AF event, else 0.
+Departure from ECG-AI: its code has 25 slots (starts 0 .. 1752 days), so an event on days 1753-1825 falls outside
+them and 5 years is no slot's day. Here N_INTERVALS = 26: one prevalent interval plus 25 incident intervals of 73
+days, the horizon is 25 x 73 = 1825 days, and the 1-, 2- and 5-year risks are read at interval days 365, 730, 1825.
+
+Per ECG two length-26 vectors:
+- `V_censor`: 1 in each interval the person is known to have survived: interval k iff 73 k < event day (ml4h), or
+  for a censored person iff 73 k <= censoring day. ml4h writes < for both; the two differ only when censoring falls
+  exactly on an interval day, and here it does for most rows: follow-up cut at the horizon ends on day 1825, and
+  with < nobody would survive the last interval, which would then learn p = 0. (On day 0: a row censored on the ECG
+  date is known free of prevalent AF.) Prevalent AF survives nothing.
+- `V_AF`: 1 in the interval of the AF event, else 0 (an event after the horizon: survived every interval).
 The model outputs p_j, the conditional probability of staying AF-free through interval j given AF-free at its
-start (independent sigmoids, no proportional-hazards assumption). Predicted survival to the end of interval k is
-prod_{j <= k} p_j. Loss per ECG:
+start (independent sigmoids, no proportional-hazards assumption); p_0 = P(no prevalent AF). Predicted survival to
+day 73 k is S_k = prod_{j <= k} p_j. Loss per ECG:
     L = -sum_j [ log(V_censor_j p_j + 1 - V_censor_j) + log(1 - V_AF_j p_j) ],  clipped away from log(0).
 """
 from __future__ import annotations
@@ -22,28 +31,27 @@ import torch.nn.functional as F
 
 from bench.base.cohort import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS  # noqa: F401 - the one survival grid
 
-#: End of each interval in days after the ECG.
-INTERVAL_ENDS = INTERVAL_DAYS * np.arange(1, N_INTERVALS + 1, dtype=float)
-#: Interval whose end is the given whole number of years (73 days x 5 = 1 year).
-YEAR_INTERVAL = {1: 4, 2: 9, 5: 24}
+#: Day after the ECG at which survival column k is read (S_k = P(no AF by day 73 k)); day 0 for prevalent AF.
+SURVIVAL_DAYS = INTERVAL_DAYS * np.arange(N_INTERVALS, dtype=float)
+#: Survival column read at the given whole number of years (73 days x 5 = 1 year).
+YEAR_INTERVAL = {1: 5, 2: 10, 5: 25}
 
 
 def encode_survival(time_days: np.ndarray, event: np.ndarray, prevalent: np.ndarray | None = None,
                     n_intervals: int = N_INTERVALS, interval_days: float = INTERVAL_DAYS
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(V_censor, V_AF), each (n, n_intervals) float32, from days to AF or censoring, the event flag and the
-    prevalent-AF flag (AF before the ECG: event in interval 0 whatever the time says)."""
+    prevalent-AF flag (AF on or before the ECG: event in interval 0 whatever the time says; so is an event on a
+    day <= 0)."""
     t = np.asarray(time_days, dtype=float)
-    e = np.asarray(event).astype(bool)
     prev = np.zeros(len(t), bool) if prevalent is None else np.asarray(prevalent).astype(bool)
-    t = np.where(prev, 0.0, np.maximum(t, 0.0))
-    e = e | prev
-    k = np.floor(t / interval_days).astype(int)  # interval holding the event / censoring
+    e = np.asarray(event).astype(bool) | prev
+    t = np.where(prev, 0.0, t)
     j = np.arange(n_intervals)[None, :]
-    beyond = k >= n_intervals  # event-free through the horizon: survived every interval
-    midpoint_passed = (t - k * interval_days) >= interval_days / 2.0
-    survived = (j < k[:, None]) | (beyond[:, None]) | ((j == k[:, None]) & (~e & midpoint_passed)[:, None])
-    v_af = (j == k[:, None]) & (e & ~beyond)[:, None]
+    day = interval_days * j
+    survived = np.where(e[:, None], day < t[:, None], day <= t[:, None])
+    k = np.ceil(np.maximum(t, 0.0) / interval_days).astype(int)  # first interval starting on or after the event
+    v_af = (j == k[:, None]) & e[:, None]
     return survived.astype(np.float32), v_af.astype(np.float32)
 
 
@@ -67,5 +75,5 @@ def nnet_survival_loss_from_logits(logits: torch.Tensor, v_censor: torch.Tensor,
 
 
 def survival_curve(p: np.ndarray) -> np.ndarray:
-    """(n, n_intervals) conditional survival -> survival to the end of each interval, prod_{j <= k} p_j."""
+    """(n, n_intervals) conditional survival -> survival to day 73 k, prod_{j <= k} p_j."""
     return np.cumprod(np.asarray(p, dtype=float), axis=1)

@@ -1,5 +1,11 @@
 """Incident atrial fibrillation within 5 years as discrete-time survival, with age, sex and AF-in-statement
-auxiliary heads (ECG-AI; Khurshid et al., Circulation 2022). Encoding and loss: tasks/_survival_encoding.py."""
+auxiliary heads (ECG-AI; Khurshid et al., Circulation 2022). Encoding and loss: tasks/_survival_encoding.py.
+
+Survival column k is S_k = P(no AF by day 73 k), S_0 = P(no prevalent AF). The incident metrics judge ECGs without
+prevalent AF, so they read the incident survival S_k / S_0 = P(no AF by day 73 k | none on or before the ECG date):
+`risk_<y>y` = 1 - S_k / S_0 and `cumhaz_<y>y` = -log(S_k / S_0), never the prevalent probability 1 - S_0, which
+`prevalent_auroc` reads alone.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -9,21 +15,31 @@ from bench.base.metrics import MetricCall
 from bench.base.metrics.survival import km_calibration_table
 from tasks.base import register_task
 from tasks._metric_plan import PlannedTask, column, masked_bce, sigmoid
-from tasks._survival_encoding import (HORIZON_DAYS, INTERVAL_ENDS, N_INTERVALS, YEAR_INTERVAL, encode_survival,
+from tasks._survival_encoding import (HORIZON_DAYS, N_INTERVALS, SURVIVAL_DAYS, YEAR_INTERVAL, encode_survival,
                                      nnet_survival_loss_from_logits)
 
 SURV_COLUMNS = tuple(f"surv_{k:02d}" for k in range(N_INTERVALS))
 
 
 def _survival_columns(cumhaz: np.ndarray) -> dict[str, np.ndarray]:
-    """Score columns from -log survival to each interval end, (n, 25)."""
+    """Score columns from -log S_k, (n, N_INTERVALS): `surv_kk` = S_k; incident `risk_<y>y`, `cumhaz_<y>y` and
+    `score` (5-year risk) from S_k / S_0. Where S_0 is 0 (the oracle of an ECG showing AF: a prevalent row, read
+    by no incident metric) the caller's clip makes every -log S_k equal, so its incident risk reads 0."""
     surv = np.exp(-cumhaz)
+    incident = cumhaz - cumhaz[:, :1]
     out = {c: surv[:, k] for k, c in enumerate(SURV_COLUMNS)}
     for y, k in YEAR_INTERVAL.items():
-        out[f"risk_{y}y"] = 1.0 - surv[:, k]
-        out[f"cumhaz_{y}y"] = cumhaz[:, k]
+        out[f"risk_{y}y"] = -np.expm1(-incident[:, k])
+        out[f"cumhaz_{y}y"] = incident[:, k]
     out["score"] = out["risk_5y"]
     return out
+
+
+def incident_survival(surv: np.ndarray) -> np.ndarray:
+    """(n, N_INTERVALS) S_k -> (n, N_INTERVALS - 1) S_k / S_0 for k >= 1, read at SURVIVAL_DAYS[1:] (clipped as
+    `_survival_columns` is: 1 where S_0 is 0)."""
+    log_s = np.log(np.clip(np.asarray(surv, dtype=float), 1e-300, 1.0))
+    return np.exp(log_s[:, 1:] - log_s[:, :1])
 
 
 def _ranking(scores: pd.DataFrame, years: int) -> np.ndarray:
@@ -41,6 +57,8 @@ class AFSurvival(PlannedTask):
     patients with many ECGs do not dominate the loss.
     """
     sources = frozenset({"synthetic", "folder"})
+    #: 2: interval 0 holds prevalent AF only (26 intervals); risks are incident, S_k / S_0.
+    version = "2"
 
     heads = {"survival": N_INTERVALS, "age": 1, "sex": 1, "af_statement": 1}
     primary_metric = "c_index"
@@ -106,8 +124,8 @@ class AFSurvival(PlannedTask):
         return total
 
     def predict(self, outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Survival to each interval end (prod_{j<=k} p_j, summed in log space), 1/2/5-year risk, and
-        cumhaz_<y>y = -log S(y years) for ranking: risks of badly calibrated models round to 1.0 in float64
+        """Survival to day 73 k (prod_{j<=k} p_j, summed in log space), incident 1/2/5-year risk, and
+        cumhaz_<y>y = -log(S_k / S_0) for ranking: risks of badly calibrated models round to 1.0 in float64
         (0.5^25 survival) and would tie, the cumulative hazard keeps their order."""
         logits = np.asarray(outputs["survival"], dtype=float) + float(self.p("survival_logit_offset"))
         cumhaz = np.cumsum(np.logaddexp(0.0, -logits), axis=1)
@@ -146,7 +164,7 @@ class AFSurvival(PlannedTask):
             for y, k in YEAR_INTERVAL.items():
                 if f"risk_{y}y" in scores:
                     calls.append(MetricCall(f"auc_{y}y", "cumulative_dynamic_auc", (t, e, _ranking(scores, y)),
-                                            {"t": float(INTERVAL_ENDS[k])}, incident))
+                                            {"t": float(SURVIVAL_DAYS[k])}, incident))
             calls += [MetricCall("brier_5y", "brier_at", (t, e, 1.0 - r5), {"t": h}, incident),
                       MetricCall("calib_km_5y", "km_calibration_error", (t, e, r5), {"t": h, "n_groups": 10},
                                  incident),
@@ -155,7 +173,8 @@ class AFSurvival(PlannedTask):
                       MetricCall("calib_slope_5y", "cox_calib_slope", (t, e, r5), {"t": h}, incident)]
         if set(SURV_COLUMNS) <= set(scores.columns):
             surv = scores[list(SURV_COLUMNS)].to_numpy(float)
-            calls.append(MetricCall("ibs", "integrated_brier", (t, e, surv), {"times": INTERVAL_ENDS}, incident))
+            calls.append(MetricCall("ibs", "integrated_brier", (t, e, incident_survival(surv)),
+                                    {"times": SURVIVAL_DAYS[1:]}, incident))
             calls.append(MetricCall("prevalent_auroc", "auroc", (prevalent.astype(int), 1.0 - surv[:, 0])))
         age, sex, stmt = column(records, "age"), column(records, "sex"), column(records, "af_in_statement")
         if "age_pred" in scores:

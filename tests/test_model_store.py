@@ -127,7 +127,7 @@ def test_runs_uri_model_reproduces_stored_test_predictions(trained, task, pair, 
     score_cols = [c for c in stored.columns if c.startswith("score_")]
     assert [f"score_{c}" for c in scores.columns] == score_cols
     if task == "af_survival":
-        assert {"risk_5y", "surv_24", "score"} <= set(scores.columns)
+        assert {"risk_5y", "surv_25", "score"} <= set(scores.columns)
     np.testing.assert_allclose(scores.to_numpy(float), stored[score_cols].to_numpy(float), rtol=1e-5, atol=1e-6)
 
 

@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from bench.data.simulator import SimConfig, simulate
+from bench.data.simulator import N_INTERVALS, SimConfig, simulate
 from bench.data.simulator import dipole
 from bench.data.simulator.generate import plan_cohort
 
@@ -61,7 +61,7 @@ def test_planted_measurements_are_consistent(small):
 
 def test_oracle_survival_monotone_and_prevalent_af_in_interval_0(small):
     records, _, oracle = small
-    surv = oracle[[f"oracle_surv_{k:02d}" for k in range(25)]].to_numpy()
+    surv = oracle[[f"oracle_surv_{k:02d}" for k in range(N_INTERVALS)]].to_numpy()
     assert (np.diff(surv, axis=1) <= 1e-12).all() and ((surv >= 0) & (surv <= 1)).all()
     af_strip = records["af_rhythm"].to_numpy() == 1
     assert (surv[af_strip] == 0).all()
@@ -114,13 +114,33 @@ def test_oracle_is_calibrated(big_plan):
     from lifelines import KaplanMeierFitter
 
     sinus = records["af_rhythm"].to_numpy() == 0
-    s5 = oracle["oracle_surv_24"].to_numpy()[sinus]
+    s5 = oracle["oracle_surv_25"].to_numpy()[sinus]
     r = records[sinus]
     q = np.quantile(s5, [0, 0.2, 0.4, 0.6, 0.8, 1.0])
     for lo, hi in zip(q[:-1], q[1:]):
         m = (s5 >= lo) & (s5 <= hi)
         km = KaplanMeierFitter().fit(r["af_time_days"][m], r["af_event"][m])
         assert abs(km.predict(1824.0) - s5[m].mean()) < 0.03, (lo, hi)
+
+
+def test_oracle_incident_survival_has_no_first_step_jump(big_plan):
+    """Among first ECGs without prevalent AF, the oracle's mean S_k / S_0 is the Kaplan-Meier AF-free proportion on
+    day 73 k. Tolerance: 4 binomial standard errors of that proportion (censoring before day 365 is ~6 %, so the
+    Kaplan-Meier estimate is nearly binomial; one ECG per patient keeps rows independent). S_k alone carries the
+    chance of paroxysmal AF before a sinus strip (~1.5 %, about ten such errors at day 73) and must miss."""
+    from lifelines import KaplanMeierFitter
+
+    records, oracle = big_plan
+    first = ~records["patient_id"].duplicated().to_numpy()
+    inc = first & (records["prevalent_af"].to_numpy() == 0)
+    km = KaplanMeierFitter().fit(records["af_time_days"][inc], records["af_event"][inc])
+    s0 = oracle["oracle_surv_00"].to_numpy()[inc]
+    for k in (1, 5):
+        observed = float(km.predict(73.0 * k))
+        tol = 4 * np.sqrt(observed * (1 - observed) / inc.sum())
+        sk = oracle[f"oracle_surv_{k:02d}"].to_numpy()[inc]
+        assert abs((sk / s0).mean() - observed) < tol, (k, (sk / s0).mean(), observed, tol)
+        assert observed - sk.mean() > tol, (k, sk.mean(), observed)
 
 
 def test_logistic_regression_on_planted_features_nears_oracle(big_plan):

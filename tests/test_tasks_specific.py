@@ -14,7 +14,7 @@ from bench.harness.evaluation import evaluate_with_ci
 from bench.data.simulator import simulate
 from tasks import TASKS
 from tasks.af_survival import SURV_COLUMNS
-from tasks._survival_encoding import survival_curve
+from tasks._survival_encoding import N_INTERVALS, survival_curve
 
 
 @lru_cache(maxsize=1)
@@ -48,22 +48,29 @@ def test_af_epoch_draws_one_ecg_per_patient_afresh_each_epoch():
 def test_af_prediction_columns_are_consistent():
     task, rec, _ = task_data("af_survival")
     rng = np.random.default_rng(1)
-    out = {"survival": rng.normal(3, 1, (len(rec), 25)).astype(np.float32),
+    out = {"survival": rng.normal(3, 1, (len(rec), N_INTERVALS)).astype(np.float32),
            "age": rng.normal(0, 1, (len(rec), 1)), "sex": rng.normal(size=(len(rec), 1)),
            "af_statement": rng.normal(size=(len(rec), 1))}
     s = task.predict(out)
     surv = np.column_stack([s[c] for c in SURV_COLUMNS])
     assert (np.diff(surv, axis=1) <= 0).all() and ((surv > 0) & (surv < 1)).all()
-    assert np.allclose(s["risk_1y"], 1 - s["surv_04"]) and np.allclose(s["risk_2y"], 1 - s["surv_09"])
-    assert np.allclose(s["risk_5y"], 1 - s["surv_24"]) and np.allclose(s["score"], s["risk_5y"])
+    # incident risks: S_k / S_0, read on days 365, 730 and 1825
+    assert np.allclose(s["risk_1y"], 1 - s["surv_05"] / s["surv_00"])
+    assert np.allclose(s["risk_2y"], 1 - s["surv_10"] / s["surv_00"])
+    assert np.allclose(s["risk_5y"], 1 - s["surv_25"] / s["surv_00"]) and np.allclose(s["score"], s["risk_5y"])
     assert np.allclose(s["age_pred"], out["age"][:, 0] * 15 + 60)
     offset = task.get_params()["survival_logit_offset"]
     assert np.allclose(surv, survival_curve(1 / (1 + np.exp(-(out["survival"].astype(float) + offset)))), rtol=1e-12)
-    assert np.allclose(s["cumhaz_5y"], -np.log(s["surv_24"]))
+    assert np.allclose(s["cumhaz_5y"], -np.log(s["surv_25"] / s["surv_00"]))
+    # the prevalent interval's output moves S_0 (prevalent AUROC) and no incident risk
+    moved = dict(out, survival=out["survival"] + np.eye(N_INTERVALS, dtype=np.float32)[0] * 4.0)
+    s2 = task.predict(moved)
+    assert not np.allclose(s2["surv_00"], s["surv_00"])
+    assert all(np.allclose(s2[f"risk_{y}y"], s[f"risk_{y}y"], rtol=1e-12) for y in (1, 2, 5))
 
 
 def test_af_untrained_head_starts_at_a_plausible_risk():
-    zeros = {"survival": np.zeros((3, 25), np.float32)}
+    zeros = {"survival": np.zeros((3, N_INTERVALS), np.float32)}
     assert TASKS.get("af_survival")().predict(zeros)["risk_5y"] == pytest.approx(1 - 0.995 ** 25)
     assert TASKS.get("af_survival")(survival_logit_offset=0.0).predict(zeros)["risk_5y"] == pytest.approx(1 - 0.5 ** 25)
 
@@ -73,7 +80,7 @@ def test_af_ranking_survives_risks_that_round_to_one():
     would tie; the discrimination metrics rank by cumulative hazard instead."""
     task, rec, orc = task_data("af_survival", survival_logit_offset=0.0)
     true = pd.DataFrame(task.oracle_scores(orc))
-    logits = np.repeat(np.log(0.5 / 0.5) - 1e-3 * true[["cumhaz_5y"]].to_numpy(), 25, axis=1)
+    logits = np.repeat(np.log(0.5 / 0.5) - 1e-3 * true[["cumhaz_5y"]].to_numpy(), N_INTERVALS, axis=1)
     s = pd.DataFrame(task.predict({"survival": logits}))
     assert np.ptp(s["risk_5y"]) < 1e-7
     metrics = task.evaluate(rec, s)
@@ -88,7 +95,8 @@ def test_af_encoding_of_prevalent_rows_and_masked_auxiliary_losses():
     assert prev.any()
     assert (t["v_af"][prev, 0] == 1).all() and (t["v_censor"][prev].sum(1) == 0).all()
     events = (rec["af_event"] == 1).to_numpy() & ~prev
-    assert (t["v_af"][events].sum(1) == 1).all()
+    assert (t["v_af"][events].sum(1) == 1).all() and (t["v_af"][~prev, 0] == 0).all()  # interval 0: prevalent only
+    assert (t["v_censor"][~prev, 0] == 1).all()
     # auxiliary weights are task parameters: with age weight 0 the age output does not matter
     no_age = TASKS.get("af_survival")(age_weight=0.0)
     y = {k: torch.from_numpy(v) for k, v in t.items()}

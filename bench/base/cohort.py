@@ -11,8 +11,8 @@ Label columns (all optional; a task uses the rows where its columns are present)
   lvef (%), lvef_days (days from the ECG to the echo), mi (1/0),
   mi_territory (one of AMI, ASMI, ALMI, IMI, ILMI, LMI; empty when mi == 0), height_cm, weight_kg;
   PTB-XL also: superclass_NORM/MI/STTC/CD/HYP (1/0), af (AFIB or AFLT, 1/0), strat_fold, records_note.
-Oracle columns (simulated cohorts only), row-aligned with records: oracle_surv_00 .. oracle_surv_24 (true survival
-to the end of each interval), oracle_p_lvef, oracle_p_mi, oracle_p_<territory>.
+Oracle columns (simulated cohorts only), row-aligned with records: oracle_surv_00 .. oracle_surv_25 (true
+P(no AF by day 73 k after the ECG); k = 0: no AF on or before the ECG date), oracle_p_lvef, oracle_p_mi, oracle_p_<territory>.
 """
 from __future__ import annotations
 
@@ -32,12 +32,13 @@ MI_TERRITORIES: tuple[str, ...] = ("AMI", "ASMI", "ALMI", "IMI", "ILMI", "LMI")
 #: PTB-XL's diagnostic superclasses (Wagner et al. 2020), label columns superclass_<CLASS> (1/0).
 SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 
-#: Survival grid of AF follow-up (ECG-AI): 25 intervals of 73 days (5 years); interval k ends (k + 1) * 73 days after
-#: the ECG, and AF present before the ECG falls in interval 0. The simulator's oracle columns and the AF task's
-#: encoding both use it, so it is defined once, here.
+#: Survival grid of AF follow-up (ECG-AI's, with one more slot): interval 0 holds AF on or before the ECG date
+#: (prevalent), interval k >= 1 holds AF on days (73 (k - 1), 73 k] after it, so survival column k is read at day
+#: 73 k and the 5-year horizon is the last interval's day (tasks/_survival_encoding.py says why 26, not 25). The
+#: simulator's oracle columns and the AF task's encoding both use it, so it is defined once, here.
 INTERVAL_DAYS = 73
-N_INTERVALS = 25
-HORIZON_DAYS = INTERVAL_DAYS * N_INTERVALS
+N_INTERVALS = 26
+HORIZON_DAYS = INTERVAL_DAYS * (N_INTERVALS - 1)
 
 
 @dataclass

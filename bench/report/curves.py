@@ -5,7 +5,8 @@ Which arrays to plot comes from the task itself (`Task.metric_calls`): the (labe
 `ece` call for calibration, behind its primary call (`Task.primary_call`) when that is an AUROC for ROC, so no
 figure knows a task's column names.
 Survival curves need the survival contract of the records table (`af_time_days`, `af_event`, optional
-`prevalent_af`, bench/base/cohort.py) and per-interval survival scores `surv_00..`.
+`prevalent_af`, bench/base/cohort.py) and per-interval survival scores `surv_00..` (S_k = P(no AF by day 73 k));
+the incident curves read S_k / S_0, so prevalent AF never enters them.
 """
 from __future__ import annotations
 
@@ -129,7 +130,10 @@ def _line_panels(panels, out_dir: Path, name: str, xlabel: str, ylabel: str, tit
 
 
 def _survival_arrays(pred: pd.DataFrame, which: str):
-    """(time days, event, predicted survival per interval (n, K)) of the incident rows, or None."""
+    """(time days, event, predicted incident survival S_k / S_0 on days 73 k, k >= 1 (n, K - 1)) of the incident
+    rows, or None."""
+    from tasks.af_survival import incident_survival
+
     records, scores = split_predictions(pred, which)
     cols = sorted(c for c in scores.columns if SURV.match(c))
     if not cols or not {"af_time_days", "af_event"} <= set(records.columns):
@@ -140,7 +144,7 @@ def _survival_arrays(pred: pd.DataFrame, which: str):
     t = pd.to_numeric(records["af_time_days"], errors="coerce").to_numpy(float)
     e = pd.to_numeric(records["af_event"], errors="coerce").to_numpy(float)
     keep &= np.isfinite(t) & np.isfinite(e)
-    return t[keep], e[keep] == 1, scores[cols].to_numpy(float)[keep]
+    return t[keep], e[keep] == 1, incident_survival(scores[cols].to_numpy(float)[keep])
 
 
 @styled
@@ -148,7 +152,7 @@ def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
     """Survival tasks: per model (lowest seed) and the oracle, the Kaplan-Meier cumulative incidence in tertiles of
     predicted 5-year risk (solid) against the mean predicted cumulative incidence of the same tertile (dashed)."""
     from bench.base.metrics.survival import kaplan_meier
-    from tasks._survival_encoding import INTERVAL_ENDS
+    from tasks._survival_encoding import SURVIVAL_DAYS
 
     panels = []
     for task in rs.tasks:
@@ -167,7 +171,7 @@ def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
     fig, axes = new_figure(max(1, len(panels)), ncols=3, panel=(4.4, 3.4))
     group_col = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green"]
     for ax, (title, (t, e, surv)) in zip(axes, panels):
-        ends = INTERVAL_ENDS[:surv.shape[1]]
+        ends = SURVIVAL_DAYS[1:surv.shape[1] + 1]
         risk = 1.0 - surv[:, -1]
         cuts = np.quantile(risk, np.linspace(0, 1, n_groups + 1)[1:-1])
         group = np.searchsorted(cuts, risk, side="right")

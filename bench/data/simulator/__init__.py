@@ -18,7 +18,8 @@ The model, in short (numbers and sources in the config and module docstrings):
 - outcomes (`outcomes`): AF from a known proportional hazard (Gompertz in age; ECG markers plus the CHARGE-AF
   covariates with their published coefficients) with prevalent AF before the ECG,
   censoring by death, loss to follow-up and the 5-year end; LVEF within 6 months of the ECG; MI and territory;
-- oracle per ECG: true AF-free survival at the 25 interval ends, P(LVEF <= 40 %), P(MI), P(territory | MI), and
+- oracle per ECG: true AF-free survival on the 26 interval days (day 0: no prevalent AF; then every 73 days to 5
+  years), P(LVEF <= 40 %), P(MI), P(territory | MI), and
   P(LVEF <= 40 %) / P(MI) for a reader blind to the fQRS notch; AF-free survival given the covariates only and
   given the ECG only (`oracles`).
 records carry the planted measurements (`hr_bpm`, `pr_ms`, `p_dur_ms`, `qrs_ms`, `qt_ms`) and markers (`marker_*`).

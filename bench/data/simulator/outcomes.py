@@ -5,8 +5,8 @@ Design: markers first, outcomes drawn from known functions of the markers (X -> 
   h(t) = lam * exp(b.x + g * age(t)) (Gompertz in age, so age at any later ECG is handled in closed form), where
   b.x = ECG markers + the CHARGE-AF covariates (bench.data.simulator.covariates); prevalent AF from the markers
   and sex only, as in simulator 1.4.
-  `oracle_surv_kk` is the net AF-free probability to the end of interval k after that ECG (death and loss to
-  follow-up are independent censoring given age), conditioned on the rhythm the strip shows.
+  `oracle_surv_kk` is the net AF-free probability to day 73 k after that ECG (death and loss to follow-up are
+  independent censoring given age), conditioned on the rhythm the strip shows; k = 0 is freedom from prevalent AF.
 - LVEF <= 40 %: patient-level Bernoulli(p(x)); `oracle_p_lvef` = p(x).
 - MI: the label given a scar of size s and fQRS; territory = the scar's territory (prior when no scar).
 - `oracle_p_lvef_no_fqrs`, `oracle_p_mi_no_fqrs`: the same for a reader blind to the fine-detail fQRS notch (fQRS
@@ -172,17 +172,32 @@ def draw_patient_outcomes(rng: np.random.Generator, traits: pd.DataFrame, risks:
                          "mi_territory": np.where(mi, np.array(MI_TERRITORIES)[terr], "")})
 
 
-def ecg_oracle_surv(risks_rows: pd.DataFrame, age0: np.ndarray, ecg_day: np.ndarray, af_rhythm: np.ndarray,
-                    cfg: SimConfig) -> np.ndarray:
-    """(n_ecg, 25) true P(no AF by the end of each interval after the ECG | markers, rhythm on the strip)."""
+def af_free_joint(risks_rows: pd.DataFrame, age0: np.ndarray, ecg_day: np.ndarray, cfg: SimConfig
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per ECG, given the patient's markers, before looking at the strip: (P(no AF by day 73 k after the ECG),
+    k = 0 .. N_INTERVALS - 1, (n_ecg, N_INTERVALS); P(the strip shows sinus rhythm), (n_ecg,)). Day 0 is the ECG's
+    own day: no AF on or before it means no prevalent AF."""
     lam, lin, g = (risks_rows[c].to_numpy() for c in ("af_lam", "af_lin", "af_g"))
     p0 = risks_rows["p_af_prev"].to_numpy()
-    ends = ecg_day[:, None] + INTERVAL_DAYS * np.arange(1, N_INTERVALS + 1)[None, :]
+    days = ecg_day[:, None] + INTERVAL_DAYS * np.arange(N_INTERVALS)[None, :]
+    free = (1 - p0[:, None]) * np.exp(-af_cumhaz(lam[:, None], lin[:, None], age0[:, None], 0.0, days, g[:, None]))
+    # AF by the ECG shows as AF rhythm with probability af_rhythm_if_prevalent; AF-free always shows sinus
+    p_sinus = 1.0 - cfg.af_rhythm_if_prevalent * (1.0 - free[:, 0])
+    return free, p_sinus
 
-    def surv(days):
-        return (1 - p0[:, None]) * np.exp(-af_cumhaz(lam[:, None], lin[:, None], age0[:, None], 0.0, days, g[:, None]))
 
-    s_ecg = surv(ecg_day[:, None])[:, 0]
-    p_sinus = 1.0 - cfg.af_rhythm_if_prevalent * (1.0 - s_ecg)
-    s = surv(ends) / p_sinus[:, None]
-    return np.where(af_rhythm[:, None], 0.0, s)
+def condition_on_strip(free: np.ndarray, p_sinus: np.ndarray, af_rhythm: np.ndarray) -> np.ndarray:
+    """P(no AF by day 73 k | rhythm on the strip): 0 on an AF strip; on a sinus strip P(no AF by day 73 k) /
+    P(sinus), since being AF-free at the ECG implies a sinus strip."""
+    return np.where(af_rhythm[:, None], 0.0, free / p_sinus[:, None])
+
+
+def ecg_oracle_surv(risks_rows: pd.DataFrame, age0: np.ndarray, ecg_day: np.ndarray, af_rhythm: np.ndarray,
+                    cfg: SimConfig) -> np.ndarray:
+    """(n_ecg, N_INTERVALS) true S_k = P(no AF by day 73 k after the ECG | markers, rhythm on the strip).
+
+    Column 0 is P(no prevalent AF | markers, strip): on a sinus strip it keeps the chance of paroxysmal AF before
+    the ECG. The incident survival S_k / S_0 = P(no AF by day 73 k | no AF by the ECG, markers) carries none of it
+    (the strip tells nothing more once AF before the ECG is ruled out), and that ratio is what the AF task's
+    incident metrics read."""
+    return condition_on_strip(*af_free_joint(risks_rows, age0, ecg_day, cfg), af_rhythm)

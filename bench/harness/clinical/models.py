@@ -4,7 +4,7 @@
   multinomial logistic regression for territories (scikit-learn), on the covariates the training rows carry;
 - `CombinedRisk(task).fit(val_records, val_ecg_scores)`: the same model on the ECG score (linear-predictor scale)
   plus the covariates, fitted on the validation split, where the ECG model's scores are honest;
-- `.scores(records[, ecg_scores])` returns a DataFrame the task's own metrics read (survival to each interval end,
+- `.scores(records[, ecg_scores])` returns a DataFrame the task's own metrics read (survival to each interval day,
   1/2/5-year risks, `score`, or `p_<territory>`), so `evaluate_with_ci` scores it on the shared resamples.
 Both follow the scikit-learn contract: `__init__` stores, `fit` learns attributes ending in `_`.
 """
@@ -19,7 +19,7 @@ from bench.base.cohort import MI_TERRITORIES
 from bench.base.errors import CohortError
 from bench.harness.clinical.design import (BINARY, SURVIVAL, available_covariates, binary_outcome, class_outcome,
                                            covariate_frame, ecg_features, outcome_kind, scaler, survival_outcome)
-from tasks._survival_encoding import INTERVAL_ENDS
+from tasks._survival_encoding import SURVIVAL_DAYS
 from tasks.af_survival import _survival_columns
 
 #: Ridge penalty of the Cox fits (lifelines `penalizer`, on standardised inputs): a guard against separation in
@@ -68,7 +68,8 @@ class _OutcomeModel:
     def _scores(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None) -> pd.DataFrame:
         z = pd.DataFrame(self.scaler_.transform(self._design(records, ecg_scores)), columns=self.columns_)
         if self.kind_ is SURVIVAL:
-            cumhaz = self.model_.predict_cumulative_hazard(z, times=INTERVAL_ENDS).T.to_numpy(float)
+            # fitted on incident rows: day 0's cumulative hazard is 0 (S_0 = 1), so the risks read S_k / S_0 = S_k
+            cumhaz = self.model_.predict_cumulative_hazard(z, times=SURVIVAL_DAYS).T.to_numpy(float)
             return pd.DataFrame(_survival_columns(cumhaz))
         if self.kind_ is BINARY:
             return pd.DataFrame({"score": self.model_.predict_proba(z)[:, 1]})
