@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -128,3 +129,27 @@ def test_predicted_survival_is_the_running_product():
     s = survival_curve(p)
     assert s[0, :3] == pytest.approx([0.9, 0.72, 0.36])
     assert s[0, -1] == pytest.approx(0.36)
+
+
+def test_km_figure_reads_incident_survival_with_no_first_step_jump():
+    """The arrays behind km_vs_predicted for the simulator's oracle: incident survival S_k / S_0 on days 73 k of the
+    rows without prevalent AF, whose mean on day 73 is the Kaplan-Meier AF-free proportion. Tolerance: 4 binomial
+    standard errors counted over patients, not rows (a patient's ECGs are not independent); the old reading (S_1
+    alone, paroxysmal prevalent AF included: ~1.5 % at day 73) is many such errors away."""
+    from bench.base.labels import labels_to_records
+    from bench.base.metrics.survival import kaplan_meier
+    from bench.data.simulator.generate import plan_cohort, public_labels
+    from bench.report.curves import _survival_arrays
+    from bench.report.paired import ORACLE
+    from tasks import TASKS
+
+    plan, oracle = plan_cohort(3000, seed=4)
+    records = labels_to_records(public_labels(plan))
+    scores = pd.DataFrame(TASKS.get("af_survival")().oracle_scores(oracle)).add_prefix(ORACLE)
+    t, e, inc = _survival_arrays(pd.concat([records, scores], axis=1), ORACLE)
+    assert inc.shape == (int((records["prevalent_af"] == 0).sum()), N_INTERVALS - 1)
+    observed = float(kaplan_meier(t, e.astype(float), np.array([73.0]))[0])
+    tol = 4 * np.sqrt(observed * (1 - observed) / records["patient_id"].nunique())
+    assert abs(inc[:, 0].mean() - observed) < tol, (inc[:, 0].mean(), observed, tol)
+    s1 = scores[f"{ORACLE}surv_01"].to_numpy()[(records["prevalent_af"] == 0).to_numpy()]
+    assert observed - s1.mean() > tol
