@@ -28,6 +28,8 @@ from bench.base.threads import default_threads
 from bench.data.simulator import simulate
 from bench.data.simulator.generate import plan_cohort, public_labels
 from bench.base.labels import labels_to_records
+from tasks._survival_encoding import N_INTERVALS
+from tasks.af_survival import incident_survival
 from bench.harness.evaluation import evaluate_with_ci
 from tasks import TASKS
 
@@ -150,7 +152,7 @@ def test_reference_lifelines_sksurv(benchmark, af_test_set):
     t = rec["af_time_days"].to_numpy(float)[inc]
     e = rec["af_event"].to_numpy(float)[inc] == 1
     s = scores[inc].reset_index(drop=True)
-    surv = s[[f"surv_{k:02d}" for k in range(24)]].to_numpy()
+    surv = incident_survival(s[[f"surv_{k:02d}" for k in range(N_INTERVALS)]].to_numpy())  # days 73 .. 1825
     weights = resample_weights(rec["patient_id"].to_numpy()[inc],
                                bootstrap_indices(rec["patient_id"].to_numpy()[inc], N_BOOT, 0))
 
@@ -160,7 +162,7 @@ def test_reference_lifelines_sksurv(benchmark, af_test_set):
         out = [concordance_index(tt, -r5, ee), sks.concordance_index_ipcw(y, y, r5, tau=1825.0)[0]]
         for col, day in (("risk_1y", 365.0), ("risk_2y", 730.0)):
             out.append(sks.cumulative_dynamic_auc(y, y, s[col].to_numpy()[rows], [day])[0][0])
-        out.append(sks.integrated_brier_score(y, y, surv[rows][:, 4:], 73.0 * np.arange(5, 25)))
+        out.append(sks.integrated_brier_score(y, y, surv[rows][:, 4:24], 73.0 * np.arange(5, 25)))
         dec = pd.qcut(r5, 10, labels=False, duplicates="drop")
         for d in np.unique(dec):
             m = dec == d

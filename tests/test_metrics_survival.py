@@ -12,6 +12,8 @@ from lifelines.utils import concordance_index
 from bench.base.metrics import survival as S
 from bench.base.metrics import survival_calibration as SC
 from bench.data.simulator import simulate
+from tasks._survival_encoding import N_INTERVALS
+from tasks.af_survival import incident_survival
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +23,7 @@ def af_follow_up():
     keep = (records["prevalent_af"] == 0).to_numpy()
     t = records["af_time_days"].to_numpy(float)[keep]
     e = records["af_event"].to_numpy(float)[keep] == 1
-    surv = oracle[[f"oracle_surv_{k:02d}" for k in range(25)]].to_numpy(float)[keep]
+    surv = incident_survival(oracle[[f"oracle_surv_{k:02d}" for k in range(N_INTERVALS)]].to_numpy(float))[keep]
     rng = np.random.default_rng(0)
     noisy = 1 - np.clip(surv * np.exp(rng.normal(0, 0.05, (len(t), 1))), 0, 1)
     return t, e, surv, noisy

@@ -13,8 +13,8 @@ from models._contract import KIND_NDIM
 
 #: One ECG's representation per kind, at the sizes the representations produce (images kept CPU-sized).
 REPRESENTATIVE = {"sequence": (12, 5000), "image": (3, 96, 192), "vector": (28,)}
-#: The AF task's heads (25-interval survival + age + sex + AF-in-statement) plus a multi-class head.
-HEADS = {"survival": 25, "age": 1, "sex": 1, "af_in_statement": 1, "territory": 6}
+#: The AF task's heads (26-interval survival + age + sex + AF-in-statement) plus a multi-class head.
+HEADS = {"survival": 26, "age": 1, "sex": 1, "af_in_statement": 1, "territory": 6}
 
 
 def _cases():

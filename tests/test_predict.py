@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli import main as cli_main
 from bench.harness.tracking import client_for
+from tasks._survival_encoding import N_INTERVALS
 from test_model_store import finished_runs, stored_predictions, trained  # noqa: F401 - session fixture
 
 
@@ -75,9 +76,9 @@ def test_predict_runs_end_to_end_on_a_real_ptbxl_ecg(trained, shared_data, tmp_p
     assert status == 0, err
     row = pd.read_csv(out).iloc[0]
     assert row["status"] == "scored" and row["ecg_id"] == "00001_lr"
-    surv = row[[f"surv_{k:02d}" for k in range(25)]].to_numpy(float)
+    surv = row[[f"surv_{k:02d}" for k in range(N_INTERVALS)]].to_numpy(float)
     assert np.all(np.diff(surv) <= 0) and 0.0 < surv[-1] <= surv[0] < 1.0  # a survival curve
-    assert math.isclose(row["risk_5y"], 1.0 - surv[-1], rel_tol=1e-9)
+    assert math.isclose(row["risk_5y"], 1.0 - surv[-1] / surv[0], rel_tol=1e-9)  # incident: S_25 / S_0
 
 
 def test_best_picks_the_validation_metric_among_finished_runs_with_a_model(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.base.cohort import MI_TERRITORIES, load_cohort
+from bench.base.cohort import MI_TERRITORIES, N_INTERVALS, load_cohort
 from bench.base.errors import CohortError
 from bench.data.simulator import simulate
 from bench.data.simulator.files import write_cohort
@@ -210,7 +210,7 @@ def test_data_synth_command_writes_a_folder_source(tmp_path, capsys):
     assert {"patient_id", "file", "fs", "hr_bpm", "pr_ms", "p_dur_ms", "qrs_ms", "qt_ms"} <= set(lab.columns)
     assert {".hea", ".xml"} >= {p.suffix for p in (out / "ecgs").iterdir()} - {".dat"}
     orc = pd.read_csv(out / "oracle.csv")
-    assert len(orc) == len(lab) and [f"oracle_surv_{k:02d}" for k in range(25)] == list(orc.columns[1:26])
+    assert len(orc) == len(lab) and [f"oracle_surv_{k:02d}" for k in range(N_INTERVALS)] == list(orc.columns[1:27])
 
 
 def test_parallel_reading_keeps_order_and_quarantines(sim_folder, monkeypatch):
