@@ -12,7 +12,8 @@ Label columns (all optional; a task uses the rows where its columns are present)
   mi_territory (one of AMI, ASMI, ALMI, IMI, ILMI, LMI; empty when mi == 0), height_cm, weight_kg;
   PTB-XL also: superclass_NORM/MI/STTC/CD/HYP (1/0), af (AFIB or AFLT, 1/0), strat_fold, records_note.
 Oracle columns (simulated cohorts only), row-aligned with records: oracle_surv_00 .. oracle_surv_25 (true
-P(no AF by day 73 k after the ECG); k = 0: no AF on or before the ECG date), oracle_p_lvef, oracle_p_mi, oracle_p_<territory>.
+P(no AF by day 73 k after the ECG); k = 0: no AF on or before the ECG date), oracle_p_lvef, oracle_p_mi,
+oracle_p_<territory>.
 """
 from __future__ import annotations
 
