@@ -19,6 +19,7 @@ from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
 from bench.report.clinical import clinical_tables
 from bench.report.paired import ORACLE, Paired, compare
+from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
 
@@ -302,5 +303,5 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.Da
     gap = oracle_gap(rs, agg, n_boot=n_boot, seed=seed)
     if gap is not None:
         tables.append(gap)
-    tables += clinical_tables(rs)
+    tables += clinical_tables(rs) + [t for t in [resolution_sweep(rs, agg, n_boot=n_boot, seed=seed)] if t is not None]
     return agg, tables
