@@ -116,6 +116,16 @@ class PaperImage(Representation):
     def transform(self, X: np.ndarray) -> np.ndarray:
         return self.render(self.preprocess(X))
 
+    def ink_fraction(self, pages: np.ndarray) -> float:
+        """Share of the pixels of rendered pages (n, 3, H, W) that differ from the blank page (paper, grid,
+        calibration pulses, labels): the traces' ink, i.e. how much of the input carries the signal."""
+        from representations._render_fast import page_template
+
+        width, height = _layout.output_size(self.width, self.height)
+        blank = page_template(width, height, bool(self.grid), self.mode,
+                              float(_layout.line_width_px(self.line_width_mm, width)), lead_subset(self.leads, "image"))
+        return float(np.mean(np.any(np.asarray(pages) != blank[None], axis=1)))
+
     def output_shape(self) -> tuple[int, ...]:
         width, height = _layout.output_size(self.width, self.height)
         return (3, height, width)

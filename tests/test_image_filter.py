@@ -87,3 +87,21 @@ def test_unknown_or_contradictory_filter_settings_are_refused(params, message):
     with pytest.raises(ValueError, match="image: ") as err:
         PaperImage(width=128, **params).transform(np.zeros((1, 12, 5000), np.float32))
     assert message in str(err.value)
+
+
+def test_cost_probe_measures_ink_and_input_values(notch_pairs):
+    """The editorial's white pixels: the traces ink a share of the page that halves as the width doubles (the trace
+    is a line ~1 px wide while the page's area grows 4x), and input values are 3 x H x W for a page, 12 x 5000 for
+    the raw matrix; a representation that is no page has no ink fraction."""
+    from bench.harness.cache import representation_cost
+    from representations import REPRESENTATIONS
+
+    a, _ = notch_pairs
+    costs = {w: representation_cost(PaperImage(width=w), a) for w in (128, 256, 512, 1024)}
+    ink = np.array([costs[w]["ink_fraction"] for w in sorted(costs)])
+    assert 0.03 < ink[0] < 0.25 and 0.005 < ink[-1] < 0.04, ink
+    assert np.all((ink[1:] / ink[:-1] > 0.4) & (ink[1:] / ink[:-1] < 0.65)), ink
+    for w, c in costs.items():
+        assert c["input_values_per_ecg"] == int(np.prod(PaperImage(width=w).output_shape()))
+    raw = representation_cost(REPRESENTATIONS.get("raw")(), a)
+    assert raw["input_values_per_ecg"] == 12 * 5000 and "ink_fraction" not in raw
