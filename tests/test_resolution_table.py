@@ -27,7 +27,8 @@ def test_resolution_sweep_rows_and_oracles(grid_runs, tmp_path):  # noqa: F811
     full = roc_auc_score(test["mi"], test["latent"])  # the oracle is monotone in the latent severity
     blind = roc_auc_score(test["mi"], np.round(test["latent"]))
     assert np.allclose(csv["oracle"], full) and np.allclose(csv["oracle_fqrs_blind"], blind)
-    assert (csv["oracle_margin_lo"] <= csv["oracle_margin"]).all() and (csv["oracle_margin"] < csv["oracle_margin_hi"]).all()
+    assert (csv["oracle_margin_lo"] <= csv["oracle_margin"]).all()
+    assert (csv["oracle_margin"] < csv["oracle_margin_hi"]).all()
     best_matrix = max(np.mean([a for (r, m, s), (_, a) in truth.items() if (r, m) == pair])
                       for pair in (("raw", "cnn1d"), ("raw", "resnet1d")))
     assert np.allclose(csv["best_matrix_value"], best_matrix, rtol=1e-5)

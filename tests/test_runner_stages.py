@@ -44,7 +44,8 @@ BINARY = ("accuracy", "auprc", "auroc", "brier", "calib_intercept", "calib_slope
 EXPECTED_METRICS = {
     "compute/flops_per_ecg", "compute/infer_ms_per_ecg", "compute/overhead_s", "compute/params",
     "compute/peak_rss_mb",
-    "compute/input_values_per_ecg", "compute/repr_bytes_per_ecg", "compute/repr_ms_per_ecg", "compute/threads", "compute/train_s",
+    "compute/input_values_per_ecg",
+    "compute/repr_bytes_per_ecg", "compute/repr_ms_per_ecg", "compute/threads", "compute/train_s",
     "data/n_in", "data/n_quarantined", "data/n_task", "data/n_test", "data/n_test_patients", "data/n_train",
     "data/n_val", "train/best_epoch", "train/epochs_run", "train/loss", "train/lr", "val/loss", "val/best_auroc",
     *(f"val/{m}" for m in BINARY), *(f"test/{m}{b}" for m in (*BINARY, "ece_vs_oracle") for b in ("", "_lo", "_hi")),

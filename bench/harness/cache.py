@@ -191,15 +191,17 @@ def _probe_sample(signals: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
 
 def entry_cost() -> dict[str, float]:
     """`compute/repr_ms_per_ecg`, `compute/repr_bytes_per_ecg`, `compute/input_values_per_ecg` (and for printed
-    pages `compute/ink_fraction`) of the entry the last `build_features` call returned: the cost probe measured once when the entry was built (`representation_cost` on its first
-    PROBE_ECGS training ECGs), so a cache hit costs no rendering."""
+    pages `compute/ink_fraction`) of the entry the last `build_features` call returned: the cost probe measured
+    once when the entry was built (`representation_cost` on its first PROBE_ECGS training ECGs), so a cache hit
+    costs no rendering."""
     return {f"compute/{k}": float(v) for k, v in (_LAST.get("probe") or {}).items()}
 
 
 def representation_cost(rep, signals_sample: np.ndarray) -> dict[str, float]:
     """Measured cost of `rep` on a sample batch: wall ms per ECG of `transform` (after one warm-up ECG, so
     per-process set-up such as a renderer's page template is not charged to the sample), bytes and values (numel)
-    of one ECG as stored, and for a representation with `ink_fraction` (printed pages) the share of inked pixels. An unfitted data-fitted representation is fitted on a clone on the sample itself, for timing only."""
+    of one ECG as stored, and for a representation with `ink_fraction` (printed pages) the share of inked pixels.
+    An unfitted data-fitted representation is fitted on a clone on the sample itself, for timing only."""
     from sklearn.base import clone
     from sklearn.utils.validation import check_is_fitted
     from sklearn.exceptions import NotFittedError

@@ -166,8 +166,8 @@ def compute_table(rs: RunSet, agg: pd.DataFrame) -> Table:
     notes = ["Means over seeds. FLOPs: forward pass of one ECG (torch.utils.flop_counter, multiply-add = 2). "
              "Train s: wall time of training; GPU s: CUDA time (GPU runs only, else n/a). Peak MB: "
              "torch.cuda.max_memory_allocated on GPU, peak process RSS on CPU. Repr: the representation's transform "
-             "time and stored size per ECG. Infer: test-set prediction time per ECG. Input values: numbers in one ECG's "
-             "model input (numel). Ink: share of a printed page's pixels that differ from the blank page (paper, "
+             "time and stored size per ECG. Infer: test-set prediction time per ECG. Input values: numbers in one "
+             "ECG's model input (numel). Ink: share of a printed page's pixels that differ from the blank page (paper, "
              "grid, calibration pulses, labels), i.e. trace pixels (images only)."]
     if not gpu_any:
         notes.append("No run used a GPU.")
