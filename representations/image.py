@@ -35,9 +35,10 @@ class PaperImage(Representation):
     or "grey" (three equal channels); filter: preprocessing preset, "wide" or "pvc" (`FILTERS`);
     low_hz/high_hz/filter_order: zero-phase Butterworth band-pass (None: the preset's);
     median_kernel: running-median length in samples (1 = none; None: the preset's); renderer: "fast" (batched,
-    compiled and threaded; used by grids) or "reference" (matplotlib, 100-200x slower, for fidelity checks); leads: the leads printed (default all 12, the
-    3 x 4 page with its lead II rhythm strip); a subset is printed one 10 s strip per lead in the standard order, a
-    single lead as one rhythm strip (`_layout`), at the same output size.
+    compiled and threaded; used by grids) or "reference" (matplotlib, 100-200x slower, for fidelity checks);
+    leads: the leads printed (default all 12, the 3 x 4 page with its lead II rhythm strip); a subset is printed
+    one 10 s strip per lead in the standard order, a single lead as one rhythm strip (`_layout`), at the same
+    output size.
     """
 
     # 2: ink-conserving column spans in the fast renderer; 3: compiled kernel, crossing spans composite;
