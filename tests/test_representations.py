@@ -110,7 +110,8 @@ def test_image_preprocessing_does_not_depend_on_the_thread_split(signals, monkey
 
     rep = PaperImage()
     x = signals[:5]
-    whole = median_filter(bandpass(x, rep.low_hz, rep.high_hz, rep.filter_order), rep.median_kernel)
+    low_hz, high_hz, order, median = rep.filter_settings()
+    whole = median_filter(bandpass(x, low_hz, high_hz, order), median)
     for threads in ("1", "2", "3"):
         monkeypatch.setenv("OMP_NUM_THREADS", threads)
         assert np.array_equal(rep.preprocess(x), whole)

@@ -44,6 +44,7 @@ BINARY = ("accuracy", "auprc", "auroc", "brier", "calib_intercept", "calib_slope
 EXPECTED_METRICS = {
     "compute/flops_per_ecg", "compute/infer_ms_per_ecg", "compute/overhead_s", "compute/params",
     "compute/peak_rss_mb",
+    "compute/input_values_per_ecg",
     "compute/repr_bytes_per_ecg", "compute/repr_ms_per_ecg", "compute/threads", "compute/train_s",
     "data/n_in", "data/n_quarantined", "data/n_task", "data/n_test", "data/n_test_patients", "data/n_train",
     "data/n_val", "train/best_epoch", "train/epochs_run", "train/loss", "train/lr", "val/loss", "val/best_auroc",
@@ -105,4 +106,7 @@ def test_cell_logs_every_metric_tag_and_artifact_name(tmp_path):
                        dtype={"ecg_id": str})
     assert [len(split[k]) for k in PARTS] == [m["data/n_train"], m["data/n_val"], m["data/n_test"]]
     assert list(pred["ecg_id"]) == split["test"]
+    # both oracles ride with the predictions: the full one and the reader blind to the fQRS notch (resolution sweep)
+    assert {"oracle_score", "fqrs_blind_oracle_score"} <= set(pred.columns)
+    assert m["compute/input_values_per_ecg"] == 12 * 5000
     assert m["data/n_train"] + m["data/n_val"] + m["data/n_test"] == m["data/n_task"]

@@ -90,7 +90,8 @@ def test_rates_near_configuration(big_plan):
     first = records.groupby("patient_id").head(1)
     cfg = SimConfig()
     assert abs((first["lvef"] <= 40).sum() / first["lvef"].notna().sum() - cfg.lvsd_prevalence) < 0.015
-    assert 0.08 < first["mi"].mean() < 0.2
+    # scar in 15 %; the MI label adds non-Q MI, most of it marked by fQRS alone (OR 12 since simulator 1.6): ~23 %
+    assert 0.08 < first["mi"].mean() < 0.27
     terr = first.loc[first["mi"] == 1, "mi_territory"].value_counts(normalize=True)
     assert terr.idxmax() in ("IMI", "ASMI") and terr.get("LMI", 0) < 0.1
     from lifelines import KaplanMeierFitter

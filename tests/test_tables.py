@@ -116,7 +116,8 @@ def make_runs(results: Path, registered_ok=True) -> dict:
             log_metrics(client, rid, metrics)
             log_metrics(client, rid, [(k, 0.7 - 0.05 * e + 0.01 * seed, e) for e in range(4)
                                       for k in ("train/loss", "val/loss")])
-            preds = records.assign(score_score=score, oracle_score=oracle)
+            blind = _sigmoid(2.5 * np.round(test["latent"].to_numpy()) - 1.5)  # a reader missing the fine detail
+            preds = records.assign(score_score=score, oracle_score=oracle, fqrs_blind_oracle_score=blind)
             path = tmp / "predictions.csv"
             preds.to_csv(path, index=False)
             client.log_artifact(rid, str(path))
@@ -263,7 +264,7 @@ def test_tables_command(grid_runs, tmp_path, capsys):
                  "--no-figures", "--n-boot", "30"])
     assert code == 0
     names = sorted(p.name for p in (out / "tables").iterdir())
-    stems = {"leaderboard_mi", "compute", "matrix_vs_image", "oracle_gap"}
+    stems = {"leaderboard_mi", "compute", "matrix_vs_image", "oracle_gap", "resolution_sweep"}
     assert names == sorted(f"{s}.{e}" for s in stems for e in ("md", "tex", "csv"))
     assert "Bootstrap p" in (out / "tables" / "matrix_vs_image.md").read_text()
     # no store: a clear error naming it, nothing created

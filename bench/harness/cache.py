@@ -158,7 +158,7 @@ def build_features(rep, cohort, train_idx: np.ndarray, cache_dir=None) -> np.nda
     meta = json.loads((entry / META).read_text())
     if (entry / FITTED).is_file():
         _restore_fitted(rep, entry / FITTED)
-    if not meta.get("probe") and len(cohort.signals):  # an entry from before the probe was stored
+    if "input_values_per_ecg" not in (meta.get("probe") or {}) and len(cohort.signals):  # an older entry
         meta["probe"] = representation_cost(rep, _probe_sample(cohort.signals, train_idx))
         tmp_meta = entry / f".{META}.{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp_meta.write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -190,16 +190,18 @@ def _probe_sample(signals: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
 
 
 def entry_cost() -> dict[str, float]:
-    """`compute/repr_ms_per_ecg` and `compute/repr_bytes_per_ecg` of the entry the last `build_features` call
-    returned: the cost probe measured once when the entry was built (`representation_cost` on its first
-    PROBE_ECGS training ECGs), so a cache hit costs no rendering."""
+    """`compute/repr_ms_per_ecg`, `compute/repr_bytes_per_ecg`, `compute/input_values_per_ecg` (and for printed
+    pages `compute/ink_fraction`) of the entry the last `build_features` call returned: the cost probe measured
+    once when the entry was built (`representation_cost` on its first PROBE_ECGS training ECGs), so a cache hit
+    costs no rendering."""
     return {f"compute/{k}": float(v) for k, v in (_LAST.get("probe") or {}).items()}
 
 
 def representation_cost(rep, signals_sample: np.ndarray) -> dict[str, float]:
     """Measured cost of `rep` on a sample batch: wall ms per ECG of `transform` (after one warm-up ECG, so
-    per-process set-up such as a renderer's page template is not charged to the sample) and bytes of one ECG as
-    stored. An unfitted data-fitted representation is fitted on a clone on the sample itself, for timing only."""
+    per-process set-up such as a renderer's page template is not charged to the sample), bytes and values (numel)
+    of one ECG as stored, and for a representation with `ink_fraction` (printed pages) the share of inked pixels.
+    An unfitted data-fitted representation is fitted on a clone on the sample itself, for timing only."""
     from sklearn.base import clone
     from sklearn.utils.validation import check_is_fitted
     from sklearn.exceptions import NotFittedError
@@ -214,9 +216,12 @@ def representation_cost(rep, signals_sample: np.ndarray) -> dict[str, float]:
             rep = clone(rep).fit(sample)
     out = np.asarray(rep.transform(sample[:1]))
     t0 = time.perf_counter()
-    rep.transform(sample)
+    outputs = rep.transform(sample)
     ms = 1000.0 * (time.perf_counter() - t0) / len(sample)
-    return {"repr_ms_per_ecg": ms, "repr_bytes_per_ecg": int(out[0].nbytes)}
+    cost = {"repr_ms_per_ecg": ms, "repr_bytes_per_ecg": int(out[0].nbytes), "input_values_per_ecg": int(out[0].size)}
+    if callable(ink := getattr(rep, "ink_fraction", None)):  # printed pages: the share of pixels the traces ink
+        cost["ink_fraction"] = ink(outputs)
+    return cost
 
 
 # -- maintenance (used by `python -m bench cache`) ------------------------------------------------------------

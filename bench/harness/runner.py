@@ -31,6 +31,15 @@ if TYPE_CHECKING:  # only for annotations: the runner module stays light to impo
     from bench.harness.splits import Part, Split
 
 PREDICTIONS = "predictions.csv"
+#: Prefix of the fQRS-blind oracle's scores in `predictions.csv` (simulated cohorts with `oracle_*_no_fqrs`).
+FQRS_BLIND = "fqrs_blind_oracle_"
+
+
+def fqrs_blind_oracle(oracle: pd.DataFrame) -> pd.DataFrame:
+    """The oracle columns of a reader blind to the fQRS notch, under the full oracle's names (`oracle_p_mi_no_fqrs`
+    -> `oracle_p_mi`), so `Task.oracle_scores` scores them as it scores the full oracle."""
+    blind = oracle.reset_index(drop=True).filter(regex="_no_fqrs$")
+    return blind.rename(columns=lambda c: c[:-len("_no_fqrs")])
 
 
 @dataclass(frozen=True)
@@ -331,6 +340,9 @@ def score_part(cell: Cell, task, records: pd.DataFrame, outputs: dict[str, np.nd
                        scores.add_prefix("score_")], axis=1)
     if oracle_scores is not None:
         preds = pd.concat([preds, oracle_scores.add_prefix("oracle_")], axis=1)
+    blind = None if oracle is None else task.oracle_scores(fqrs_blind_oracle(oracle))
+    if blind is not None:  # the oracle of a reader blind to the fQRS notch: the resolution sweep's floor
+        preds = pd.concat([preds, pd.DataFrame(blind).add_prefix(FQRS_BLIND)], axis=1)
     log.frame(PREDICTIONS, preds, folder)
     for name, frame in artifacts.items():
         log.frame(f"{name}.csv", frame, folder)

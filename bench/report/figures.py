@@ -1,8 +1,8 @@
 """The paper's figures (PNG and PDF, byte-deterministic: no dates or software versions in the metadata).
 
 - `accuracy_vs_compute`: primary metric against FLOPs per ECG per task, with the Pareto front;
-- `resolution_sweep`: metric, FLOPs and training time against the rendered image width, the best matrix model as
-  reference;
+- `resolution_sweep`: metric, FLOPs and training time against the rendered image width, with the best matrix model
+  and the full and fQRS-blind oracles (simulated cohorts) as references;
 - `gradcam_montage`: the Grad-CAM maps the runs logged, one tile per representation x model;
 - the curve figures (calibration, ROC, Kaplan-Meier vs predicted) are in `bench.report.curves`.
 """
@@ -137,6 +137,10 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
         if ref is not None:
             ax_m.axhline(ref[f"test/{m}"], color="0.3", ls="--", lw=1,
                          label=f"best matrix: {ref['representation']}/{ref['model']}")
+        for value, ls, label in zip(_sweep_oracles(rs, img[(img["task"] == task) & (img["n_seeds"] > 0)], task),
+                                    (":", "-."), ("oracle", "fQRS-blind oracle")):
+            if _finite(value):
+                ax_m.axhline(value, color="k", ls=ls, lw=1, label=label)
             ax_f.axhline(ref["compute/flops_per_ecg"], color="0.3", ls="--", lw=1)
             ax_t.axhline(ref["compute/train_s"], color="0.3", ls="--", lw=1)
         ax_m.set_ylabel(f"test {m}")
@@ -160,8 +164,21 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
         else:
             ax_m.legend(fontsize=7)
         _missing_note(ax_m, img[img["task"] == task])
-    fig.suptitle("Image-resolution sweep (dashed: best matrix model)")
+    fig.suptitle("Image-resolution sweep (dashed: best matrix model; dotted / dash-dot: full / fQRS-blind oracle)")
     return save(fig, out_dir, "resolution_sweep")
+
+
+def _sweep_oracles(rs: RunSet, rows: pd.DataFrame, task: str) -> tuple[float, float]:
+    """(full, fQRS-blind) oracle primary metric on the test ECGs of the task's first finished image run."""
+    from bench.report.resolution import oracle_values
+    from bench.report.tables import _predictions, _task_instance
+
+    if rows.empty:
+        return float("nan"), float("nan")
+    r = rows.sort_values(["model", "width"], kind="mergesort").iloc[0]
+    preds = _predictions(rs, task, r["representation"], r["model"])
+    o = oracle_values(_task_instance(rs, task), preds[min(preds)], n_boot=0)
+    return o["full"], o["blind"]
 
 
 def gradcam_tiles(rs: RunSet, per_pair: int = 1) -> list[tuple[str, Path]]:

@@ -19,12 +19,14 @@ from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
 from bench.report.clinical import clinical_tables
 from bench.report.paired import ORACLE, Paired, compare
+from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
 
 CALIBRATION_PREFIXES = ("ece", "brier", "calib", "ici")
 COMPUTE = ["compute/params", "compute/flops_per_ecg", "compute/train_s", "compute/gpu_s", "compute/peak_gpu_mb",
-           "compute/peak_rss_mb", "compute/repr_ms_per_ecg", "compute/repr_bytes_per_ecg", "compute/infer_ms_per_ecg"]
+           "compute/peak_rss_mb", "compute/repr_ms_per_ecg", "compute/repr_bytes_per_ecg", "compute/infer_ms_per_ecg",
+           "compute/input_values_per_ecg", "compute/ink_fraction"]
 #: (1D model, 2D model) registry names compared at equal `depth`: the control separating representation from
 #: architecture (DESIGN.md, "Models").
 TWIN_PAIRS = [("resnet1d", "resnet152")]
@@ -155,13 +157,18 @@ def compute_table(rs: RunSet, agg: pd.DataFrame) -> Table:
                      "Peak MB": cell(f"{fmt(mem, 0)} ({'GPU' if on_gpu else 'RSS'})"),
                      "Repr ms/ECG": cell(fmt(r.get("compute/repr_ms_per_ecg"), 2)),
                      "Repr bytes/ECG": cell(fmt_si(r.get("compute/repr_bytes_per_ecg"))),
-                     "Infer ms/ECG": cell(fmt(r.get("compute/infer_ms_per_ecg"), 2))})
+                     "Infer ms/ECG": cell(fmt(r.get("compute/infer_ms_per_ecg"), 2)),
+                     "Input values/ECG": cell(fmt_si(r.get("compute/input_values_per_ecg"))),
+                     "Ink %": cell(fmt(100 * r.get("compute/ink_fraction", np.nan), 1)
+                                   if r["rep_kind"] == "image" else NA)})
         data.append({"task": r["task"], "representation": r["representation"], "model": r["model"],
                      "n_seeds": int(r["n_seeds"]), **{m: r.get(m, np.nan) for m in COMPUTE}})
     notes = ["Means over seeds. FLOPs: forward pass of one ECG (torch.utils.flop_counter, multiply-add = 2). "
              "Train s: wall time of training; GPU s: CUDA time (GPU runs only, else n/a). Peak MB: "
              "torch.cuda.max_memory_allocated on GPU, peak process RSS on CPU. Repr: the representation's transform "
-             "time and stored size per ECG. Infer: test-set prediction time per ECG."]
+             "time and stored size per ECG. Infer: test-set prediction time per ECG. Input values: numbers in one "
+             "ECG's model input (numel). Ink: share of a printed page's pixels that differ from the blank page (paper, "
+             "grid, calibration pulses, labels), i.e. trace pixels (images only)."]
     if not gpu_any:
         notes.append("No run used a GPU.")
     return Table("compute", "Compute per model", pd.DataFrame(disp), pd.DataFrame(data), notes)
@@ -302,5 +309,5 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.Da
     gap = oracle_gap(rs, agg, n_boot=n_boot, seed=seed)
     if gap is not None:
         tables.append(gap)
-    tables += clinical_tables(rs)
+    tables += clinical_tables(rs) + [t for t in [resolution_sweep(rs, agg, n_boot=n_boot, seed=seed)] if t is not None]
     return agg, tables
