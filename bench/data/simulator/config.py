@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from bench.base.cohort import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS  # noqa: F401
 
 #: Bumped whenever the generated signals or labels change for the same seed (part of every cache key).
-SIM_VERSION = "1.5.0"
+SIM_VERSION = "1.6.0"
 
 #: PTB-XL record counts per MI territory (IMI 2685, ASMI 2363, ILMI 479, AMI 354, ALMI 290, LMI 201), normalised.
 TERRITORY_WEIGHTS = {"AMI": 354, "ASMI": 2363, "ALMI": 290, "IMI": 2685, "ILMI": 479, "LMI": 201}
