@@ -20,7 +20,8 @@ The model, in short (numbers and sources in the config and module docstrings):
   censoring by death, loss to follow-up and the 5-year end; LVEF within 6 months of the ECG; MI and territory;
 - oracle per ECG: true AF-free survival at the 25 interval ends, P(LVEF <= 40 %), P(MI), P(territory | MI), and
   P(LVEF <= 40 %) / P(MI) for a reader blind to the fQRS notch; AF-free survival given the covariates only and
-  given the ECG only (`oracles`).
+  given the ECG only (`oracles`); and the waveform oracle `oracle_waveform_*`: the truth given only what the ECG
+  shows (markers and rhythm; age, sex and covariates integrated out over their posterior, `waveform_oracle`).
 records carry the planted measurements (`hr_bpm`, `pr_ms`, `p_dur_ms`, `qrs_ms`, `qt_ms`) and markers (`marker_*`).
 """
 from bench.data.simulator.config import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS, SIM_VERSION, SimConfig
