@@ -17,8 +17,8 @@ from bench.base.labels import labels_to_records
 from bench.base.metrics import evaluate_calls
 from bench.data.simulator import SimConfig
 from bench.data.simulator.generate import plan_cohort, public_labels
-from bench.data.simulator.population import draw_patients
-from bench.data.simulator.waveform_oracle import age_sex_posterior
+from bench.data.simulator.population import draw_markers, draw_patients
+from bench.data.simulator.waveform_oracle import age_sex_posterior, marker_log_likelihood
 from bench.harness.evaluation import oracle_part
 from bench.report.paired import ORACLE, WAVEFORM_ORACLE, split_predictions
 from tasks import TASKS
@@ -44,8 +44,28 @@ def test_posterior_over_age_and_sex_follows_the_truth():
     p_male = post @ male
     sex = traits["sex"].to_numpy() == 1
     assert p_male[sex].mean() > p_male[~sex].mean() + 0.2  # QRS voltage, width and QTc show sex
-    # the posterior is calibrated: its mean P(male) matches the share of men
+    # the posterior is calibrated: its mean P(male) matches the share of men, and within each fifth of posterior
+    # mean age the true ages average to the posterior mean (a wrong likelihood factor would shift them)
     assert abs(p_male.mean() - sex.mean()) < 4 * np.sqrt(0.25 / len(sex))
+    fifth = np.digitize(mean_age, np.quantile(mean_age, [0.2, 0.4, 0.6, 0.8]))
+    for b in range(5):
+        d = traits["age0"].to_numpy()[fifth == b] - mean_age[fifth == b]
+        assert abs(d.mean()) < 4 * d.std() / np.sqrt(len(d)), (b, d.mean())
+
+
+@pytest.mark.parametrize("age0, male0", [(60.0, 1), (75.0, 0)])
+def test_marker_likelihood_is_the_simulators_density(age0, male0):
+    """For markers drawn at (age0, sex0), the likelihood ratio p(m | a, s) / p(m | age0, sex0) averages to 1 for
+    every (a, s) (it integrates p(m | a, s)): true only if every age- and sex-dependent factor, clip mass and point
+    mass of `draw_markers` is written right (a PR age slope of 8 instead of 4 ms / 10 y fails by > 10 SE)."""
+    cfg, n = SimConfig(), 40000
+    markers = draw_markers(np.random.default_rng(3), np.full(n, age0), np.full(n, male0), cfg)
+    ages = np.array([age0, 40.0, 50.0, 70.0, 85.0, age0])
+    males = np.array([male0, male0, 1 - male0, male0, 1 - male0, 1 - male0])
+    ll = marker_log_likelihood(markers, ages, males, cfg)
+    ratio = np.exp(ll[:, 1:] - ll[:, [0]])
+    se = ratio.std(axis=0) / np.sqrt(n)
+    assert (np.abs(ratio.mean(axis=0) - 1.0) < 4 * se).all(), (ratio.mean(axis=0), se)
 
 
 def _clustered_mean_and_se(d: pd.Series, patients: pd.Series) -> tuple[float, float]:

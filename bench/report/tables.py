@@ -31,9 +31,9 @@ TWIN_PAIRS = [("resnet1d", "resnet152")]
 
 
 def test_metrics(rs: RunSet) -> list[str]:
-    """Every `test/<m>` (without _lo/_hi) and `oracle/<m>` metric present in the runs."""
-    names = [c[len("metrics."):] for c in rs.runs.columns if c.startswith("metrics.test/")
-             or c.startswith("metrics.oracle/")]
+    """Every `test/<m>` (without _lo/_hi), `oracle/<m>` and `oracle_waveform/<m>` metric present in the runs."""
+    names = [c[len("metrics."):] for c in rs.runs.columns
+             if c.startswith(("metrics.test/", "metrics.oracle/", "metrics.oracle_waveform/"))]
     return sorted(n for n in names if not n.endswith(("_lo", "_hi")))
 
 
