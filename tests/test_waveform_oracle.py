@@ -28,7 +28,7 @@ from _grids import lvef_grid  # noqa: E402 - tests/ is on sys.path under pytest
 
 @pytest.fixture(scope="module")
 def cohort():
-    """(records, oracle) of 2,000 simulated patients (about 4,000 ECGs)."""
+    """(records, plan, oracle) of 2,000 simulated patients (about 4,000 ECGs), planned without waveforms."""
     plan, oracle = plan_cohort(2000, 11)
     return labels_to_records(public_labels(plan), where="plan"), plan, oracle
 
