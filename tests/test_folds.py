@@ -108,7 +108,7 @@ def test_grid_expands_one_cell_per_fold(tmp_path):
 
 @pytest.mark.slow
 def test_fold_cells_run_and_tables_pool_their_predictions(tmp_path):
-    from bench.report.paired import ORACLE, split_predictions
+    from bench.report.paired import ORACLE, WAVEFORM_ORACLE, split_predictions
     from bench.report.runs import load_runs
     from bench.report.tables import build_tables
 
@@ -134,8 +134,9 @@ def test_fold_cells_run_and_tables_pool_their_predictions(tmp_path):
     task = TASKS.get("mi")()
     records, scores = split_predictions(pooled)
     direct, _ = evaluate_with_ci(task, records, scores, oracle_scores=split_predictions(pooled, ORACLE)[1],
-                                 n_boot=30, seed=0)
-    for k in ("test/auroc", "test/auroc_lo", "test/auroc_hi", "test/brier", "oracle/auroc"):
+                                 n_boot=30, seed=0,
+                                 other_oracles={"oracle_waveform": split_predictions(pooled, WAVEFORM_ORACLE)[1]})
+    for k in ("test/auroc", "test/auroc_lo", "test/auroc_hi", "test/brier", "oracle/auroc", "oracle_waveform/auroc"):
         assert row[f"metrics.{k}"] == pytest.approx(direct[k]), k
     assert row["metrics.data/n_test_patients"] == records["patient_id"].nunique()
     _, tables = build_tables(rs, n_boot=30)

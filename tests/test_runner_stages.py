@@ -84,10 +84,11 @@ def test_cell_logs_every_metric_tag_and_artifact_name(tmp_path):
                     progress=False, out=io.StringIO()) == 0
     client = client_for(uri)
     (run,) = client.search_runs([client.get_experiment_by_name("repbench-stages").experiment_id])
-    oracle = {k for k in run.data.metrics if k.startswith("oracle/")}
+    oracle = {k for k in run.data.metrics if k.startswith(("oracle/", "oracle_waveform/"))}
     clinical = {k for k in run.data.metrics if k.startswith(CLINICAL_FAMILIES)}
     assert set(run.data.metrics) - oracle - clinical == EXPECTED_METRICS
     assert {"oracle/auroc", "oracle/auroc_lo", "oracle/auroc_hi"} <= oracle
+    assert {"oracle_waveform/auroc", "oracle_waveform/auroc_lo", "oracle_waveform/auroc_hi"} <= oracle
     assert {k for k in run.data.tags if not k.startswith("mlflow.") or k == "mlflow.runName"} == EXPECTED_TAGS
     assert run.data.tags["split"] == "patient"
     top = {a.path for a in client.list_artifacts(run.info.run_id)}

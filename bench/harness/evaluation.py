@@ -37,12 +37,21 @@ def _evaluator(task, records: pd.DataFrame, scores: pd.DataFrame,
     return (lambda w: evaluate_calls(calls, w)), {c.key: _describe(c) for c in calls}
 
 
+def oracle_part(oracle: pd.DataFrame, part: str) -> pd.DataFrame:
+    """The `oracle_<part>_*` columns of a simulated cohort's oracle table renamed to the full oracle's `oracle_*`
+    (e.g. `waveform`: the waveform oracle), so the task's `oracle_scores` reads them; empty if there are none."""
+    cols = {c: "oracle_" + c[len(f"oracle_{part}_"):] for c in oracle.columns if c.startswith(f"oracle_{part}_")}
+    return oracle[list(cols)].rename(columns=cols)
+
+
 def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 200, seed: int = 0,
                      oracle_scores=None, level: float = CI_LEVEL, prefix: str = "test",
-                     oracle_prefix: str = "oracle") -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
+                     oracle_prefix: str = "oracle", other_oracles: dict | None = None,
+                     ) -> tuple[dict[str, float], dict[str, pd.DataFrame]]:
     """Metrics `<prefix>/<m>`, `<prefix>/<m>_lo`, `<prefix>/<m>_hi` (prefix `test`, or `external/<name>` for an
     external cohort; and `<oracle_prefix>/...` when oracle scores are given, plus `<prefix>/ece_vs_oracle` = mean
-    |model risk - oracle risk|), and artifacts: `bootstrap_resamples` (patient ids
+    |model risk - oracle risk|; each of `other_oracles` {prefix: scores} likewise under its own prefix, e.g.
+    `oracle_waveform`), and artifacts: `bootstrap_resamples` (patient ids
     drawn per resample), `bootstrap_metrics` (every metric per resample, for paired model comparisons),
     `metric_info` (direction, function and parameters of each metric, with the interval's level, resample
     count and seed) and the task's own tables (e.g. `confusion_matrix`).
@@ -69,6 +78,8 @@ def evaluate_with_ci(task, records: pd.DataFrame, scores_df, *, n_boot: int = 20
     groups[prefix] = _evaluator(task, records, scores, extra)
     if oracle is not None:
         groups[oracle_prefix] = _evaluator(task, records, oracle, [])
+    for name, other in (other_oracles or {}).items():
+        groups[name] = _evaluator(task, records, pd.DataFrame(other).reset_index(drop=True), [])
 
     metrics: dict[str, float] = {}
     per_resample: dict[str, np.ndarray] = {}

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # only for annotations: the runner module stays light to impo
 
 PREDICTIONS = "predictions.csv"
 #: Prefix of the fQRS-blind oracle's scores in `predictions.csv` (simulated cohorts with `oracle_*_no_fqrs`).
-FQRS_BLIND = "fqrs_blind_oracle_"
+FQRS_BLIND = "fqrs_blind_oracle_"  # the same prefix as bench.report.paired.FQRS_BLIND
 
 
 def fqrs_blind_oracle(oracle: pd.DataFrame) -> pd.DataFrame:
@@ -323,23 +323,28 @@ def score_part(cell: Cell, task, records: pd.DataFrame, outputs: dict[str, np.nd
     """Evaluate one scored set (a test part, or an external cohort with `prefix="external/<name>"` and its
     artifacts in `folder`) through the task's metric calls; log its metrics and predictions. Returns the score
     columns and (metrics, per-resample metrics) for analyses paired with it."""
-    from bench.harness.evaluation import evaluate_with_ci
+    from bench.harness.evaluation import evaluate_with_ci, oracle_part
 
     records = records.reset_index(drop=True)
     scores = pd.DataFrame(task.predict(outputs))
-    oracle_scores = None
+    oracle_scores, waveform_scores = None, None
     if oracle is not None:
         o = task.oracle_scores(oracle.reset_index(drop=True))
         oracle_scores = pd.DataFrame(o) if o is not None else None
+        w = task.oracle_scores(oracle_part(oracle.reset_index(drop=True), "waveform"))
+        waveform_scores = pd.DataFrame(w) if w is not None else None  # what the waveform alone can show
     oracle_prefix = "oracle" if prefix == "test" else f"{prefix}/oracle"
-    metrics, artifacts = evaluate_with_ci(task, records, scores, n_boot=int(cell.eval["n_boot"]),
-                                          seed=int(cell.eval["boot_seed"]), oracle_scores=oracle_scores,
-                                          prefix=prefix, oracle_prefix=oracle_prefix)
+    metrics, artifacts = evaluate_with_ci(
+        task, records, scores, n_boot=int(cell.eval["n_boot"]), seed=int(cell.eval["boot_seed"]),
+        oracle_scores=oracle_scores, prefix=prefix, oracle_prefix=oracle_prefix,
+        other_oracles=None if waveform_scores is None else {f"{oracle_prefix}_waveform": waveform_scores})
     log.metrics.update(metrics)
     preds = pd.concat([records.drop(columns=[c for c in records.columns if c.startswith("oracle_")]),
                        scores.add_prefix("score_")], axis=1)
     if oracle_scores is not None:
         preds = pd.concat([preds, oracle_scores.add_prefix("oracle_")], axis=1)
+    if waveform_scores is not None:
+        preds = pd.concat([preds, waveform_scores.add_prefix("oracle_waveform_")], axis=1)
     blind = None if oracle is None else task.oracle_scores(fqrs_blind_oracle(oracle))
     if blind is not None:  # the oracle of a reader blind to the fQRS notch: the resolution sweep's floor
         preds = pd.concat([preds, pd.DataFrame(blind).add_prefix(FQRS_BLIND)], axis=1)

@@ -65,7 +65,7 @@ def _pooled_row(tracking_uri: str, folds: pd.DataFrame) -> pd.Series:
     bootstrap settings), counts summed, other metrics averaged over folds."""
     from bench.harness.evaluation import evaluate_with_ci
     from bench.report.artifacts import load_predictions
-    from bench.report.paired import ORACLE, split_predictions
+    from bench.report.paired import ORACLE, WAVEFORM_ORACLE, split_predictions
 
     first = folds.iloc[0]
     pred = pd.concat([load_predictions(tracking_uri, r) for r in folds["run_id"]], ignore_index=True)
@@ -74,15 +74,16 @@ def _pooled_row(tracking_uri: str, folds: pd.DataFrame) -> pd.Series:
                           f"test folds share ECGs {sorted(pred.loc[pred['ecg_id'].duplicated(), 'ecg_id'])[:5]}; "
                           "folds must be disjoint")
     records, scores = split_predictions(pred)
-    oracle = split_predictions(pred, ORACLE)[1]
+    oracle, waveform = (split_predictions(pred, p)[1] for p in (ORACLE, WAVEFORM_ORACLE))
     metrics, _ = evaluate_with_ci(task_of_run(first), records, scores,
                                   oracle_scores=oracle if oracle.shape[1] else None, n_boot=int(float(first.get("params.eval.n_boot", 200))),
-                                  seed=int(float(first.get("params.eval.boot_seed", 0))))
+                                  seed=int(float(first.get("params.eval.boot_seed", 0))),
+                                  other_oracles={"oracle_waveform": waveform} if waveform.shape[1] else None)
     row = first.copy()
     for c in (c for c in folds.columns if c.startswith("metrics.")):
         values = pd.to_numeric(folds[c], errors="coerce")
         row[c] = values.sum() if c in SUMMED_OVER_FOLDS else values.mean()
-        if c.startswith(("metrics.test/", "metrics.oracle/")):
+        if c.startswith(("metrics.test/", "metrics.oracle/", "metrics.oracle_waveform/")):
             row[c] = np.nan  # per-fold values; the pooled ones follow
     for k, v in metrics.items():
         row[f"metrics.{k}"] = v

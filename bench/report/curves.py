@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.plotting import colours, new_figure, save, styled
-from bench.report.paired import ORACLE, SCORE, split_predictions
+from bench.report.paired import ORACLE, SCORE, WAVEFORM_ORACLE, split_predictions
 from bench.report.runs import RunSet
 
 SURV = re.compile(r"^surv_\d+$")
@@ -149,8 +149,9 @@ def _survival_arrays(pred: pd.DataFrame, which: str):
 
 @styled
 def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
-    """Survival tasks: per model (lowest seed) and the oracle, the Kaplan-Meier cumulative incidence in tertiles of
-    predicted 5-year risk (solid) against the mean predicted cumulative incidence of the same tertile (dashed)."""
+    """Survival tasks: per model (lowest seed) and the two oracles (full, waveform), the Kaplan-Meier cumulative
+    incidence in tertiles of predicted 5-year risk (solid) against the mean predicted cumulative incidence of the
+    same tertile (dashed)."""
     from bench.base.metrics.survival import kaplan_meier
     from tasks._survival_encoding import SURVIVAL_DAYS
 
@@ -164,9 +165,11 @@ def km_vs_predicted(rs: RunSet, out_dir: Path, n_groups: int = 3) -> list[Path]:
                 found.append((f"{task}: {rep} / {model} (seed {min(preds)})", arr))
         if found:
             first = pairs[0][2]
-            arr = _survival_arrays(first[min(first)], ORACLE)
-            if arr is not None:
-                found.append((f"{task}: oracle (true risk)", arr))
+            for prefix, name in ((ORACLE, "oracle (true risk)"),
+                                 (WAVEFORM_ORACLE, "waveform oracle (what the ECG shows)")):
+                arr = _survival_arrays(first[min(first)], prefix)
+                if arr is not None:
+                    found.append((f"{task}: {name}", arr))
         panels += found
     fig, axes = new_figure(max(1, len(panels)), ncols=3, panel=(4.4, 3.4))
     group_col = ["tab:blue", "tab:orange", "tab:red", "tab:purple", "tab:green"]

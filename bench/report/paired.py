@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-SCORE, ORACLE = "score_", "oracle_"
+SCORE, ORACLE, WAVEFORM_ORACLE = "score_", "oracle_", "oracle_waveform_"
+#: The fQRS-blind oracle's columns (written by bench.harness.runner.score_part as FQRS_BLIND).
+FQRS_BLIND = "fqrs_blind_oracle_"
+#: Every score prefix of a predictions table (the model's, the full, waveform and fQRS-blind oracles').
+PREFIXES = (SCORE, ORACLE, WAVEFORM_ORACLE, FQRS_BLIND)
 
 
 @dataclass
@@ -34,9 +38,11 @@ class Paired:
 
 
 def split_predictions(pred: pd.DataFrame, which: str = SCORE) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(records: the label columns, scores: `which`-prefixed columns with the prefix removed)."""
-    labels = [c for c in pred.columns if not c.startswith((SCORE, ORACLE))]
-    scores = pred[[c for c in pred.columns if c.startswith(which)]]
+    """(records: the label columns, scores: `which`-prefixed columns with the prefix removed). A longer prefix
+    that starts with `which` is another score set (`oracle_waveform_` is not the full oracle's `oracle_`)."""
+    labels = [c for c in pred.columns if not c.startswith(PREFIXES)]
+    longer = tuple(p for p in PREFIXES if p != which and p.startswith(which))
+    scores = pred[[c for c in pred.columns if c.startswith(which) and not c.startswith(longer)]]
     return pred[labels], scores.rename(columns=lambda c: c[len(which):])
 
 
@@ -66,7 +72,7 @@ def resample_weights(patient_ids: np.ndarray, n_boot: int, seed: int) -> np.ndar
 def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFrame], *,
             n_boot: int = 200, seed: int = 0, which_b: str = SCORE) -> Paired:
     """Paired difference of the task's primary metric, A - B, over the seeds both have. `which_b='oracle_'`
-    compares A with the oracle columns stored in A's own predictions (the oracle gap)."""
+    (or `'oracle_waveform_'`) compares A with that oracle's columns stored in A's own predictions (the oracle gap)."""
     seeds = sorted(set(preds_a) & set(preds_b))
     if not seeds:
         return Paired(note="no seed finished for both")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.harness.runner import FQRS_BLIND
 from bench.report.aggregate import best_by
-from bench.report.paired import ORACLE, primary_evaluator, resample_weights, split_predictions
+from bench.report.paired import FQRS_BLIND, ORACLE, primary_evaluator, resample_weights, split_predictions
 from bench.report.runs import RunSet
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
 

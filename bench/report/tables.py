@@ -5,7 +5,7 @@
 - `compute`: parameters, FLOPs per ECG, train / GPU time, peak memory, representation and inference cost;
 - `matrix_vs_image`: per task, best image model vs best matrix model, and the ResNet-152 (image) vs its 1D twin
   at equal depth: paired difference [CI], DeLong p, compute ratios;
-- `oracle_gap`: on simulated cohorts, each model's metric minus the oracle's.
+- `oracle_gap`: on simulated cohorts, each model's metric minus the waveform oracle's and minus the full oracle's.
 A cell with no finished run reads 'missing' in every column; a metric that does not apply reads 'n/a'.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pandas as pd
 from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
 from bench.report.clinical import clinical_tables
-from bench.report.paired import ORACLE, Paired, compare
+from bench.report.paired import ORACLE, WAVEFORM_ORACLE, Paired, compare
 from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
@@ -33,9 +33,9 @@ TWIN_PAIRS = [("resnet1d", "resnet152")]
 
 
 def test_metrics(rs: RunSet) -> list[str]:
-    """Every `test/<m>` (without _lo/_hi) and `oracle/<m>` metric present in the runs."""
-    names = [c[len("metrics."):] for c in rs.runs.columns if c.startswith("metrics.test/")
-             or c.startswith("metrics.oracle/")]
+    """Every `test/<m>` (without _lo/_hi), `oracle/<m>` and `oracle_waveform/<m>` metric present in the runs."""
+    names = [c[len("metrics."):] for c in rs.runs.columns
+             if c.startswith(("metrics.test/", "metrics.oracle/", "metrics.oracle_waveform/"))]
     return sorted(n for n in names if not n.endswith(("_lo", "_hi")))
 
 
@@ -271,33 +271,56 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+#: (name in the table, predictions prefix, metric prefix, CSV value column, CSV gap column) of the two oracles.
+ORACLES = (("waveform oracle", WAVEFORM_ORACLE, "oracle_waveform", "oracle_waveform_value", "oracle_gap"),
+           ("full oracle", ORACLE, "oracle", "oracle_full_value", "oracle_gap_full"))
+
+
 def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> Table | None:
+    """Per model: its primary metric minus the waveform oracle's (CSV `oracle_gap`) and minus the full oracle's
+    (`oracle_gap_full`), paired on the same test ECGs and resamples."""
     disp, data = [], []
     for task in rs.tasks:
         m = rs.primary(task)
-        oracle_col = f"metrics.oracle/{m}"
-        if oracle_col not in rs.runs.columns or rs.runs.loc[rs.runs["task"] == task, oracle_col].isna().all():
+        sel = rs.runs["task"] == task
+        present = {o[1] for o in ORACLES if f"metrics.{o[2]}/{m}" in rs.runs.columns
+                   and rs.runs.loc[sel, f"metrics.{o[2]}/{m}"].notna().any()}
+        if not present:
             continue
         task_obj = _task_instance(rs, task)
         for _, r in agg[agg["task"] == task].sort_values(["representation", "model"], kind="mergesort").iterrows():
-            p = Paired()
-            if r["n_seeds"] > 0:
-                preds = _predictions(rs, task, r["representation"], r["model"])
-                p = compare(task_obj, preds, preds, n_boot=n_boot, seed=seed, which_b=ORACLE)
-            gap = p.note or (_diff_text(p) if r["n_seeds"] > 0 else MISSING)
-            disp.append({"Task": task, "Representation": r["representation"], "Model": r["model"],
-                         "Metric": m, "Model value": fmt(p.a), "Oracle value": fmt(p.b),
-                         "Gap (model − oracle) [95% CI]": gap,
-                         "Seeds": seeds_text(r)})
-            data.append({"task": task, "representation": r["representation"], "model": r["model"], "metric": m,
-                         "model_value": p.a, "oracle_value": p.b, "gap": p.diff, "gap_lo": p.lo, "gap_hi": p.hi,
-                         "n_seeds": int(r["n_seeds"])})
+            row = {"Task": task, "Representation": r["representation"], "Model": r["model"], "Metric": m,
+                   "Model value": MISSING}
+            rec = {"task": task, "representation": r["representation"], "model": r["model"], "metric": m,
+                   "model_value": np.nan}
+            preds = _predictions(rs, task, r["representation"], r["model"]) if r["n_seeds"] > 0 else {}
+            for name, prefix, _, value_col, gap_col in ORACLES:
+                p = Paired()
+                if preds and prefix in present:
+                    p = compare(task_obj, preds, preds, n_boot=n_boot, seed=seed, which_b=prefix)
+                    row["Model value"] = fmt(p.a)
+                    rec["model_value"] = p.a
+                ok = r["n_seeds"] > 0 and prefix in present
+                row[f"{name.capitalize()} value"] = fmt(p.b) if ok else MISSING
+                row[f"Gap to {name} [95% CI]"] = (p.note or _diff_text(p)) if ok else MISSING
+                rec.update({value_col: p.b, gap_col: p.diff, f"{gap_col}_lo": p.lo, f"{gap_col}_hi": p.hi})
+            row["Seeds"] = seeds_text(r)
+            rec["n_seeds"] = int(r["n_seeds"])
+            disp.append(row)
+            data.append(rec)
     if not disp:
         return None
-    notes = ["Simulated cohorts only: the oracle scores each test ECG with the simulator's true risk. Gap = model "
-             "metric minus the oracle's on the same test ECGs, mean over seeds, 95 % percentile interval over "
-             f"{n_boot} shared patient-bootstrap resamples (seed {seed}), from each run's predictions."]
-    return Table("oracle_gap", "Oracle gap on simulated cohorts", pd.DataFrame(disp), pd.DataFrame(data), notes)
+    notes = ["Simulated cohorts only. Gap = model metric minus the oracle's on the same test ECGs, mean over seeds, "
+             f"95 % percentile interval over {n_boot} shared patient-bootstrap resamples (seed {seed}), from each "
+             "run's predictions. CSV: `oracle_gap` is the gap to the waveform oracle, `oracle_gap_full` to the full.",
+             "Waveform oracle: the simulator's true risk given only what the ECG shows (its planted markers and "
+             "rhythm; age, sex and clinical covariates integrated out over their posterior given the markers): the "
+             "best an ECG model can reach. It cannot say what a model that also reads age and sex could reach.",
+             "Full oracle: the true risk given everything that caused the outcome, age, sex (and covariates) "
+             "included. No model of the waveform alone can reach it; its gap mixes what the model missed with "
+             "what the ECG does not show."]
+    return Table("oracle_gap", "Oracle gap on simulated cohorts: to the waveform oracle and to the full oracle",
+                 pd.DataFrame(disp), pd.DataFrame(data), notes)
 
 
 def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[Table]]:

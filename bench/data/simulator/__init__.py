@@ -21,7 +21,8 @@ The model, in short (numbers and sources in the config and module docstrings):
 - oracle per ECG: true AF-free survival on the 26 interval days (day 0: no prevalent AF; then every 73 days to 5
   years), P(LVEF <= 40 %), P(MI), P(territory | MI), and
   P(LVEF <= 40 %) / P(MI) for a reader blind to the fQRS notch; AF-free survival given the covariates only and
-  given the ECG only (`oracles`).
+  given the ECG only (`oracles`); and the waveform oracle `oracle_waveform_*`: the truth given only what the ECG
+  shows (markers and rhythm; age, sex and covariates integrated out over their posterior, `waveform_oracle`).
 records carry the planted measurements (`hr_bpm`, `pr_ms`, `p_dur_ms`, `qrs_ms`, `qt_ms`) and markers (`marker_*`).
 """
 from bench.data.simulator.config import HORIZON_DAYS, INTERVAL_DAYS, N_INTERVALS, SIM_VERSION, SimConfig

@@ -19,6 +19,7 @@ from bench.data.simulator.covariates import COVARIATE_COLUMNS, draw_covariates
 from bench.data.simulator.oracles import clinical_only_surv, ecg_only_surv
 from bench.data.simulator.outcomes import draw_patient_outcomes, ecg_oracle_surv, lvsd_probability, patient_risks
 from bench.data.simulator.population import draw_patients
+from bench.data.simulator.waveform_oracle import waveform_oracle
 
 BATCH = 128
 #: Least significant bit (mV) of each written format: WFDB at 1000 adu/mV (as PTB-XL), MUSE at 4.88 uV.
@@ -118,7 +119,11 @@ def plan_cohort(n_patients: int, seed: int, cfg: SimConfig | None = None) -> tup
     oracle["oracle_p_mi_no_fqrs"] = r["p_mi_no_fqrs"].to_numpy()
     for tname in MI_TERRITORIES:
         oracle[f"oracle_p_{tname}"] = r[f"p_{tname}"].to_numpy()
-    return plan, oracle
+    # what the waveform alone can show: age, sex and covariates integrated out (own stream: no label changes)
+    wave = waveform_oracle(np.random.default_rng(np.random.SeedSequence([seed, 4])), tr, pidx, ecg_day, af_rhythm, cfg)
+    for tname in MI_TERRITORIES:  # the territory given MI does not depend on age or sex: the full oracle's
+        wave[f"p_{tname}"] = r[f"p_{tname}"].to_numpy()
+    return plan, pd.concat([oracle, wave.add_prefix("oracle_waveform_")], axis=1)
 
 
 def render_batch(rows: pd.DataFrame, batch_index: int, seed: int, cfg: SimConfig | None = None):
