@@ -79,7 +79,7 @@ class SplitSection(_Strict):
     #: true splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much that leakage
     #: inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
     #: `[false, true]` runs every cell under both splits (tag `split_kind` = patient / record_LEAKY): the leak table.
-    record_wise_LEAKY: bool | Annotated[list[bool], Field(min_length=1)] = False
+    record_wise_LEAKY: bool | list[bool] = False
     #: numbers of training patients, one cell each (learning curves): nested random subsets of the training part,
     #: the same validation and test patients for every size.
     train_sizes: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
@@ -89,6 +89,14 @@ class SplitSection(_Strict):
         if self.val + self.test >= 1:
             raise ValueError(f"val + test = {self.val + self.test:g}: must be < 1 (nothing left to train on)")
         return self
+
+    @field_validator("record_wise_LEAKY", mode="before")
+    @classmethod
+    def _bool_or_bools(cls, value):
+        if isinstance(value, bool) or (isinstance(value, list) and value and all(isinstance(v, bool) for v in value)):
+            return value
+        shown = f"{_shown(value)}: " if isinstance(value, (list, dict)) else ""  # _explain shows scalar values
+        raise ValueError(f"{shown}must be true, false or a list of them ([false, true] runs both splits)")
 
     @model_validator(mode="after")
     def _one_split_per_comparison(self):

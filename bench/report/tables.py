@@ -18,6 +18,8 @@ import pandas as pd
 from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
 from bench.report.clinical import clinical_tables
+from bench.report.leak import leak_tables
+from bench.report.learning_curve import learning_curve_tables
 from bench.report.paired import ORACLE, Paired, compare
 from bench.report.runs import RunSet, param_value
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
@@ -303,4 +305,5 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.Da
     if gap is not None:
         tables.append(gap)
     tables += clinical_tables(rs)
+    tables += learning_curve_tables(rs) + leak_tables(rs)
     return agg, tables
