@@ -110,5 +110,7 @@ def test_tiny_leak_run_gives_the_leak_table(tmp_path):
     assert row.diff == pytest.approx(row.record - row.patient, abs=1e-5)  # the CSV keeps 6 digits
     assert np.isfinite([row.diff_lo, row.diff_hi]).all() and row.diff_lo < row.diff_hi and row.n_boot > 30
     assert row.test_patients_in_train_record == leaked
+    board = pd.read_csv(tmp_path / "report" / "tables" / "leaderboard_mi.csv")  # the main tables: patient-wise
+    assert board["test/auroc"].iloc[0] == pytest.approx(row.patient, abs=1e-5)
     md = (tmp_path / "report" / "tables" / "leak.md").read_text()
     assert f"| {leaked} / " in md

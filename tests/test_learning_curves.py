@@ -156,5 +156,9 @@ def test_tiny_curves_run_gives_the_learning_curve_table_and_figure(tmp_path):
     assert (pd.to_numeric(models["n_train_patients"]) == models["train_size"]).all()
     oracle = table[table["line"] == "oracle"]
     assert len(oracle) == 1 and 0.5 < oracle["value"].iloc[0] <= 1
+    board = pd.read_csv(tmp_path / "report" / "tables" / "leaderboard_mi.csv")  # the main tables: the largest size
+    largest = models[models["train_size"] == 40].set_index(["representation", "model"])["value"]
+    assert board.set_index(["representation", "model"])["test/auroc"].to_dict() == pytest.approx(largest.to_dict(),
+                                                                                                abs=1e-5)
     md = (tmp_path / "report" / "tables" / "learning_curve.md").read_text()
-    assert "| mi | oracle |" in md and "missing" not in md
+    assert "| mi | oracle | n/a | n/a | auroc |" in md and "| missing" not in md

@@ -48,7 +48,7 @@ def _count(runs: pd.DataFrame, metric: str) -> float:
 
 def leak_tables(rs: RunSet) -> list[Table]:
     """The `leak` table ([] when no run of the experiment used the record-wise split)."""
-    from bench.report.tables import higher_is_better
+    from tasks import TASKS
 
     finished, attempts = tagged_runs(rs, "split_kind")
     if not (attempts["split_kind"] == RECORD).any():
@@ -80,13 +80,13 @@ def leak_tables(rs: RunSet) -> list[Table]:
                 rec["diff_lo"], rec["diff_hi"] = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
                 diff_text += f" [{rec['diff_lo']:+.3f}, {rec['diff_hi']:+.3f}]"
         leaked, n_test = rec["test_patients_in_train_record"], rec["test_patients_record"]
-        task_name = att["task_name"].iloc[0]
+        higher = getattr(TASKS.get(att["task_name"].iloc[0]), "higher_is_better", True)
         disp.append({"Task": task, "Representation / model": f"{rep} / {model}",
-                     "Metric": f"{m} ({'higher' if higher_is_better(task_name) else 'lower'} is better)",
+                     "Metric": f"{m} ({'higher' if higher else 'lower'} is better)",
                      "Patient-wise": fmt(rec["patient"]), "Record-wise (LEAKY)": fmt(rec["record"]),
                      "Δ record − patient [95% CI]": diff_text,
                      "Leaked test patients": f"{fmt(leaked, 0)} / {fmt(n_test, 0)}",
-                     "Seeds": rec["seeds"] or MISSING})
+                     "Seeds (both splits)": rec["seeds"] or MISSING})
         data.append(rec)
     notes = ["Same cells under the patient-wise split and the record-wise split (`record_wise_LEAKY = [false, true]`); "
              "values are means over the seeds both splits finished ('missing' where either has none).",

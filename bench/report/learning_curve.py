@@ -133,9 +133,11 @@ def learning_curve_figure(rs: RunSet, out_dir: Path) -> list[Path]:
     col = colours(sorted({f"{r}/{m}" for r, m in zip(lines["representation"], lines["model"])}))
     for ax, task in zip(axes, tasks):
         sub = pts[pts["task"] == task]
-        for (rep, model), g in sub[sub["line"] == "model"].groupby(["representation", "model"], sort=True):
+        groups = list(sub[sub["line"] == "model"].groupby(["representation", "model"], sort=True))
+        for i, ((rep, model), g) in enumerate(groups):
             g = g[g["n_seeds"] > 0].sort_values("train_size")
-            x, y = g["train_size"].to_numpy(float), g["value"].to_numpy(float)
+            dodge = 1.03 ** (i - (len(groups) - 1) / 2)  # side by side, so overlapping intervals stay readable
+            x, y = g["train_size"].to_numpy(float) * dodge, g["value"].to_numpy(float)
             err = np.vstack([y - g["lo"].to_numpy(float), g["hi"].to_numpy(float) - y])
             ax.errorbar(x, y, yerr=np.where(np.isfinite(err), err, 0), marker="o", capsize=2,
                         color=col[f"{rep}/{model}"], label=f"{rep} / {model}")
@@ -148,6 +150,7 @@ def learning_curve_figure(rs: RunSet, out_dir: Path) -> list[Path]:
         ax.set_xlabel("training patients (log scale)")
         ax.set_ylabel(f"test {sub['metric'].iloc[0]} (mean over seeds, 95% CI)")
         ax.set_title(task)
+        ax.margins(y=0.08)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
         miss = sub[(sub["line"] == "model") & (sub["n_seeds"] == 0)]
