@@ -162,3 +162,12 @@ def test_tiny_curves_run_gives_the_learning_curve_table_and_figure(tmp_path):
                                                                                                 abs=1e-5)
     md = (tmp_path / "report" / "tables" / "learning_curve.md").read_text()
     assert "| mi | oracle | n/a | n/a | auroc |" in md and "| missing" not in md
+
+
+def test_builtin_curves_and_leak_grids_load():
+    curves = load_grid("curves").expand()[0]
+    assert sorted({c.train_size for c in curves}) == [500, 1000, 2000, 4000] and len(curves) == 16
+    assert {(c.representation.id, c.model.id) for c in curves} == {("raw", "dilated_resnet1d"),
+                                                                   ("image@128", "resnet152")}
+    leak = load_grid("leak").expand()[0]
+    assert sorted(c.leaky for c in leak) == [False] * 12 + [True] * 12
