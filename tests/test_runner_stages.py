@@ -47,12 +47,12 @@ EXPECTED_METRICS = {
     "compute/input_values_per_ecg",
     "compute/repr_bytes_per_ecg", "compute/repr_ms_per_ecg", "compute/threads", "compute/train_s",
     "data/n_in", "data/n_quarantined", "data/n_task", "data/n_test", "data/n_test_patients", "data/n_train",
-    "data/n_val", "train/best_epoch", "train/epochs_run", "train/loss", "train/lr", "val/loss", "val/best_auroc",
+    "data/n_train_patients", "data/n_test_patients_in_train", "data/n_val", "train/best_epoch", "train/epochs_run", "train/loss", "train/lr", "val/loss", "val/best_auroc",
     *(f"val/{m}" for m in BINARY), *(f"test/{m}{b}" for m in (*BINARY, "ece_vs_oracle") for b in ("", "_lo", "_hi")),
 }
 CLINICAL_FAMILIES = ("clinical/", "combined/", "diff/", "independent/")
 EXPECTED_TAGS = {"cell_key", "grid", "mlflow.runName", "model", "representation", "seed", "source", "split",
-                 "status_reason", "task"}
+                 "split_kind", "status_reason", "task"}
 EXPECTED_ARTIFACTS = {"bootstrap_metrics.csv", "bootstrap_resamples.csv", "config.json", "metric_info.csv",
                       "predictions.csv", "quarantine.csv", "split.json"}
 
@@ -90,7 +90,8 @@ def test_cell_logs_every_metric_tag_and_artifact_name(tmp_path):
     assert {"oracle/auroc", "oracle/auroc_lo", "oracle/auroc_hi"} <= oracle
     assert {"oracle_waveform/auroc", "oracle_waveform/auroc_lo", "oracle_waveform/auroc_hi"} <= oracle
     assert {k for k in run.data.tags if not k.startswith("mlflow.") or k == "mlflow.runName"} == EXPECTED_TAGS
-    assert run.data.tags["split"] == "patient"
+    assert run.data.tags["split"] == "patient" and run.data.tags["split_kind"] == "patient"
+    assert run.data.metrics["data/n_test_patients_in_train"] == 0
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
     # the simulated cohort carries clinical covariates: the clinical layer ran, or says why it could not
     if "clinical_skipped.csv" in top:

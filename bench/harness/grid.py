@@ -21,7 +21,8 @@ from typing import Any
 
 import bench
 from bench.base.errors import GridError
-from bench.harness.grid_schema import check_axes, check_schema, check_sources, expand_source, resolved_defaults
+from bench.harness.grid_schema import (check_axes, check_schema, check_sources, check_train_sizes, expand_source,
+                                       resolved_defaults)
 
 #: Defaults of the resolved cell config (the schema's, less the keys that enter it only when a grid sets them).
 DEFAULT_TRAIN: dict[str, Any] = resolved_defaults("train")
@@ -55,17 +56,24 @@ class Cell:
     eval: dict[str, Any]
     fold: int = 0  # test fold 1..K of a K-fold grid; 0 = the single split
     external: dict[str, str] = field(default_factory=dict)  # external cohort name -> source spec
+    train_size: int = 0  # training patients of a learning-curve cell (`[split] train_sizes`); 0 = the whole part
+
+    @property
+    def leaky(self) -> bool:
+        return bool(self.split.get("record_wise_LEAKY"))
 
     @property
     def label(self) -> str:
         fold = f"/f{self.fold}" if self.fold else ""
-        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}{fold}"
+        size = f"/n{self.train_size}" if self.train_size else ""
+        leak = "/LEAKY" if self.leaky else ""
+        return f"{self.task.id}/{self.representation.id}/{self.model.id}/s{self.seed}{fold}{size}{leak}"
 
     def config(self) -> dict[str, Any]:
-        """The whole resolved config, JSON-able. `fold` and `external` appear only when set, so grids without
-        them keep the cell keys they had before these existed."""
+        """The whole resolved config, JSON-able. `fold`, `external` and `train_size` appear only when set, so grids
+        without them keep the cell keys they had before these existed."""
         cfg = json.loads(json.dumps(asdict(self), sort_keys=True, default=str))
-        for k in ("fold", "external"):
+        for k in ("fold", "external", "train_size"):
             if not cfg[k]:
                 cfg.pop(k)
         return cfg
@@ -131,6 +139,16 @@ class Grid:
         k = int(self.split.get("folds") or 0)
         return list(range(1, k + 1)) if k else [0]
 
+    def split_variants(self) -> list[tuple[dict[str, Any], int]]:
+        """(the cell's `[split]`, its training size) per split a cell runs under: one per `train_sizes` entry
+        (ascending; the list itself leaves the cell's config, so adding a size keeps the other cells' keys), one per
+        `record_wise_LEAKY` value when that is a list (a scalar stays as written: existing keys do not change)."""
+        base = {k: v for k, v in self.split.items() if k != "train_sizes"}
+        leaky = self.split.get("record_wise_LEAKY")
+        splits = [{**base, "record_wise_LEAKY": v} for v in leaky] if isinstance(leaky, list) else [base]
+        sizes = sorted(self.split.get("train_sizes") or [0])
+        return [(s, n) for s in splits for n in sizes]
+
     def expand(self) -> tuple[list[Cell], list[Skipped]]:
         from models import MODELS
         from representations import REPRESENTATIONS
@@ -152,8 +170,9 @@ class Grid:
                     train = {**self.train, **m.train}
                     for s in self.seeds:
                         for fold in self.folds():
-                            cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(self.split),
-                                              dict(self.eval), fold, dict(self.external)))
+                            for split, size in self.split_variants():
+                                cells.append(Cell(self.name, self.source, t, r, m, int(s), train, dict(split),
+                                                  dict(self.eval), fold, dict(self.external), size))
         # Seed-major order: an interrupted grid has whole seeds done (every pair at seed 0 before any at seed 1), so
         # its tables compare every pair on the same seeds. The sort is stable: the axes keep the file's order.
         cells.sort(key=lambda c: c.seed)
@@ -211,6 +230,7 @@ def load_grid(name_or_path: str, *, source: str | None = None) -> Grid:
     external = [{"name": e.name, "source": expand_source(e.source, where, f"external[{i}].source")}
                 for i, e in enumerate(schema.external)]
     check_axes(schema, where)
+    check_train_sizes(schema.split, next(iter(sources.values())), where)
     check_sources(schema.tasks, {**sources, **{f"external[{i}].source": e["source"] for i, e in enumerate(external)}},
                   where)
     name = schema.name or path.stem

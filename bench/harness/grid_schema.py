@@ -38,7 +38,7 @@ Fraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
 #: Keys with no default in the resolved cell config: they enter it only when a grid sets them, so grids written
 #: before they existed keep their cell keys. Their schema defaults below are what the harness assumes when absent.
 OPTIONAL_KEYS = {"train": frozenset({"amp", "channels_last", "compile"}),
-                 "split": frozenset({"folds", "record_wise_LEAKY"}),
+                 "split": frozenset({"folds", "record_wise_LEAKY", "train_sizes"}),
                  "eval": frozenset({"log_model", "clinical", "subgroups", "age_bands"})}
 
 
@@ -78,12 +78,42 @@ class SplitSection(_Strict):
     folds: Annotated[int, Field(ge=2)] | None = None
     #: true splits ECGs ignoring patients (one patient's ECGs on both sides), only to measure how much that leakage
     #: inflates a score; such runs are tagged `split = record-wise-LEAKY` and the run prints a warning.
-    record_wise_LEAKY: bool = False
+    #: `[false, true]` runs every cell under both splits (tag `split_kind` = patient / record_LEAKY): the leak table.
+    record_wise_LEAKY: bool | list[bool] = False
+    #: numbers of training patients, one cell each (learning curves): nested random subsets of the training part,
+    #: the same validation and test patients for every size.
+    train_sizes: Annotated[list[PositiveInt], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _room_for_training(self):
         if self.val + self.test >= 1:
             raise ValueError(f"val + test = {self.val + self.test:g}: must be < 1 (nothing left to train on)")
+        return self
+
+    @field_validator("record_wise_LEAKY", mode="before")
+    @classmethod
+    def _bool_or_bools(cls, value):
+        if isinstance(value, bool) or (isinstance(value, list) and value and all(isinstance(v, bool) for v in value)):
+            return value
+        shown = f"{_shown(value)}: " if isinstance(value, (list, dict)) else ""  # _explain shows scalar values
+        raise ValueError(f"{shown}must be true, false or a list of them ([false, true] runs both splits)")
+
+    @model_validator(mode="after")
+    def _one_split_per_comparison(self):
+        leaky = self.record_wise_LEAKY if isinstance(self.record_wise_LEAKY, list) else [self.record_wise_LEAKY]
+        if len(set(leaky)) < len(leaky):
+            raise ValueError(f"record_wise_LEAKY = {json.dumps(leaky)}: lists a value twice")
+        if self.train_sizes is not None and len(set(self.train_sizes)) < len(self.train_sizes):
+            raise ValueError(f"train_sizes = {self.train_sizes}: lists a size twice")
+        if self.train_sizes is not None and self.folds is not None:
+            raise ValueError(f"train_sizes with folds = {self.folds}: a learning curve keeps one fixed validation and "
+                             "test set, K folds have K; drop one of the two")
+        if self.train_sizes is not None and any(leaky):
+            raise ValueError("train_sizes with record_wise_LEAKY = true: sizes count training patients, which a "
+                             "record-wise split does not keep apart")
+        if isinstance(self.record_wise_LEAKY, list) and self.folds is not None:
+            raise ValueError(f"record_wise_LEAKY = {json.dumps(leaky)} with folds = {self.folds}: the leak is measured "
+                             "on the single split; drop folds")
         return self
 
 
@@ -325,3 +355,30 @@ def check_sources(tasks: list, sources: dict[str, str], where: str) -> None:
                 can = ", ".join(sorted(cls.sources)) or "none declared"
                 raise GridError(f"grid {where}: task {entry.name!r} needs labels that source {sources[key]!r} "
                                 f"does not have ({entry.name} can use: {can})")
+
+
+def max_train_patients(n_patients: int, val: float, test: float) -> int:
+    """Training patients a patient-grouped split of `n_patients` leaves (GroupShuffleSplit rounds test and val
+    counts up): an upper bound for any task, whose records are a subset of the cohort's patients."""
+    import math
+
+    n_test = math.ceil(test * n_patients)
+    rest = n_patients - n_test
+    return rest - math.ceil(val / (1.0 - test) * rest)
+
+
+def check_train_sizes(split: SplitSection, source: str, where: str) -> None:
+    """Refuse a training size the cohort cannot hold, where its patient count is known from the spec
+    (`synthetic:N`); other sources are checked when the cell splits its data."""
+    from bench.base.cohort import parse_spec
+
+    if not split.train_sizes or split.fold_column:
+        return
+    scheme, arg, _ = parse_spec(source)
+    if scheme != "synthetic" or not arg.isdigit():
+        return
+    most = max_train_patients(int(arg), split.val, split.test)
+    big = [n for n in split.train_sizes if n > most]
+    if big:
+        raise GridError(f"grid {where}: split.train_sizes = {split.train_sizes}: {big} exceed the {most} training "
+                        f"patients that {source!r} leaves with val = {split.val:g}, test = {split.test:g}")

@@ -170,7 +170,8 @@ def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float, floa
 def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
     """Cohort, the task's rows (none: the cell fails naming the source), and the patient-wise split of them into
     train / val / test parts (the published or a seeded split, the cell's test fold, or the leaky record-wise
-    split when asked for, tagged)."""
+    split when asked for, tagged `split_kind`); a learning-curve cell trains on its nested subset of the training
+    patients (tag `train_size`). `data/n_test_patients_in_train` counts the leak (0 under a patient split)."""
     from tasks import TASKS
 
     cohort = cached_cohort(cell.source, ctx.cache_dir)
@@ -181,11 +182,20 @@ def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
         raise ValueError(f"task {cell.task.name!r}: no records of {cell.source} carry its labels")
     records = cohort.records.iloc[sub].reset_index(drop=True)
     targets = task.encode(records)
+    log.tags({"split_kind": "record_LEAKY" if cell.leaky else "patient",
+              **({"train_size": str(cell.train_size)} if cell.train_size else {})})
     split = _split(cell, records, targets, log)
+    if cell.train_size:
+        from bench.harness.splits import train_subset
+
+        split = train_subset(records, split, cell.train_size, seed=int(cell.split["seed"]))
     parts = split.parts(records, sub, targets)
+    train_patients, test_patients = (set(parts[k].records["patient_id"].astype(str)) for k in ("train", "test"))
     log.metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
                         "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
-                        "data/n_test_patients": parts["test"].n_patients})
+                        "data/n_train_patients": parts["train"].n_patients,
+                        "data/n_test_patients": parts["test"].n_patients,
+                        "data/n_test_patients_in_train": len(train_patients & test_patients)})
     log.json("split.json", {k: p.records["ecg_id"].astype(str).tolist() for k, p in parts.items()})
     return CellData(cohort, task, parts)
 

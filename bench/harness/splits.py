@@ -1,5 +1,6 @@
 """Train / validation / test splits, by patient always: one patient-grouped split, or K patient-grouped folds
-(each test fold is one cell; its validation patients are carved from the training folds).
+(each test fold is one cell; its validation patients are carved from the training folds); the single split may have its
+training part cut to a nested subset of patients (`train_subset`, learning curves).
 
 A `Split` holds row indices into the task's records; `Split.parts` turns it into the three `Part`s a cell trains and
 tests on (records, rows in the cohort, targets), so nothing downstream juggles aligned index arrays.
@@ -131,6 +132,20 @@ def record_wise_split_LEAKY(records: pd.DataFrame, *, val: float = 0.15, test: f
     idx = rng.permutation(len(records))
     n_te, n_va = int(round(test * len(idx))), int(round(val * len(idx)))
     return Split(np.sort(idx[n_te + n_va:]), np.sort(idx[n_te:n_te + n_va]), np.sort(idx[:n_te]))
+
+
+def train_subset(records: pd.DataFrame, split: Split, n_patients: int, *, seed: int = 0) -> Split:
+    """`split` with its training part cut to `n_patients` patients (a learning-curve cell): one seeded permutation of
+    the training patients, of which the first `n_patients` train, so a smaller size's patients are a subset of a
+    larger one's; validation and test stay as they are. A size above the training patients there are is an error
+    naming both."""
+    patients = np.unique(records["patient_id"].astype(str).to_numpy()[split.train])
+    if n_patients > len(patients):
+        raise GridError(f"[split] train_sizes: {n_patients} training patients asked for, the training part has "
+                        f"{len(patients)}")
+    kept = np.random.default_rng(seed).permutation(patients)[:n_patients]
+    rows = split.train[np.isin(records["patient_id"].astype(str).to_numpy()[split.train], kept)]
+    return Split(rows, split.val, split.test)
 
 
 def assert_patient_disjoint(records: pd.DataFrame, split: Split) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.report import curves
 from bench.report.clinical import forest_plots
+from bench.report.learning_curve import learning_curve_figure
 from bench.report.plotting import colours, new_figure, save, styled
 from bench.report.runs import RunSet
 
@@ -230,4 +231,5 @@ def build_figures(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
     files += resolution_sweep(rs, agg, out_dir)
     files += gradcam_montage(rs, out_dir)
     files += forest_plots(rs, out_dir)
+    files += learning_curve_figure(rs, out_dir)
     return files

@@ -82,8 +82,14 @@ def normalise(raw: pd.DataFrame) -> pd.DataFrame:
 
 
 def pick_cells(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(finished: newest FINISHED run per cell, attempts: newest run per cell of any status)."""
-    df = df.sort_values(["start_time", "run_id"], ascending=[False, True], kind="mergesort")
+    """(finished: newest FINISHED run per cell, attempts: newest run per cell of any status). A learning-curve or
+    leak grid has several runs per cell: these tables take the patient-wise split on the most training patients
+    (bench/report/learning_curve.py and leak.py read the others)."""
+    leaky = df["tags.split_kind"].eq("record_LEAKY") if "tags.split_kind" in df.columns else False
+    size = pd.to_numeric(df["tags.train_size"], errors="coerce") if "tags.train_size" in df.columns else np.nan
+    df = df.assign(_leaky=leaky, _size=-pd.Series(size, index=df.index, dtype=float).fillna(np.inf))
+    df = df.sort_values(["_leaky", "_size", "start_time", "run_id"], ascending=[True, True, False, True],
+                        kind="mergesort").drop(columns=["_leaky", "_size"])
     finished = df[df["status"] == "FINISHED"].drop_duplicates(CELL)
     attempts = df.drop_duplicates(CELL)
     return finished, attempts
@@ -106,7 +112,7 @@ def expected_from_grid(grid_name_or_path: str) -> pd.DataFrame:
                           "model": c.model.id, "rep_name": c.representation.name, "model_name": c.model.name,
                           "depth": _number(c.model.params.get("depth")),
                           "width": _number(c.representation.params.get("width")), "seed": c.seed, "fold": c.fold}
-                         for c in cells])
+                         for c in cells]).drop_duplicates(CELL)  # one per training size / split: see pick_cells
 
 
 def _number(value) -> float:

@@ -18,6 +18,8 @@ import pandas as pd
 from bench.report.aggregate import aggregate, best_by, task_of_run
 from bench.report.artifacts import load_predictions
 from bench.report.clinical import clinical_tables
+from bench.report.leak import leak_tables
+from bench.report.learning_curve import learning_curve_tables
 from bench.report.paired import ORACLE, WAVEFORM_ORACLE, Paired, compare
 from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet, param_value
@@ -333,4 +335,5 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.Da
     if gap is not None:
         tables.append(gap)
     tables += clinical_tables(rs) + [t for t in [resolution_sweep(rs, agg, n_boot=n_boot, seed=seed)] if t is not None]
+    tables += learning_curve_tables(rs) + leak_tables(rs)
     return agg, tables
