@@ -302,3 +302,24 @@ def test_tables_command(grid_runs, tmp_path, capsys):
     empty = tmp_path / "empty"
     assert main(["tables", "--results", str(empty), "--no-figures"]) == 2
     assert "no MLflow store" in capsys.readouterr().err and not empty.exists()
+
+
+def test_train_time_ratio_comes_from_bench_timing_when_measured(grid_runs, tmp_path):
+    """With `timing.csv` in the output folder the pair's ratio is the one measured in one process; a pair it did
+    not time keeps the ratio of the runs' wall times, named as such."""
+    from bench.report import build_report
+
+    pd.DataFrame([{"task": "mi", "image": "image@128 / resnet152", "matrix": "raw / resnet1d",
+                   "image_ms_per_ecg": 6.0, "matrix_ms_per_ecg": 2.0, "ratio": 2.9, "ratio_min": 2.5,
+                   "ratio_max": 3.4, "repeats": 5, "steps": 4, "n_ecgs": 64, "device": "cpu"}]
+                 ).to_csv(tmp_path / "timing.csv", index=False)
+    build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=30)
+    mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", na_values=["missing"])
+    md = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
+    timed = mvi[(mvi["image"] == "image@128 / resnet152") & (mvi["matrix"] == "raw / resnet1d")]
+    assert (timed["train_time_ratio_same_process"] == 2.9).all()
+    assert "2.90× [2.50, 3.40] (same process)" in md
+    other = mvi[mvi["image"] == "image@64 / resnet152"].iloc[0]
+    assert pd.isna(other["train_time_ratio_same_process"])
+    across = float(other["train_time_ratio_across_runs"])
+    assert f"{across:.1f}× (across runs)" in md
