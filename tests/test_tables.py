@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from bench.base.errors import ReportError
 from bench.harness.evaluation import evaluate_with_ci
 from bench.report.runs import load_runs
 from bench.harness.tracking import client_for, default_tracking_uri, log_metrics, log_params, set_tags
@@ -323,3 +324,25 @@ def test_train_time_ratio_comes_from_bench_timing_when_measured(grid_runs, tmp_p
     assert pd.isna(other["train_time_ratio_same_process"])
     across = float(other["train_time_ratio_across_runs"])
     assert f"{across:.1f}× (across runs)" in md
+    # a timing.csv that is not bench timing's: one line naming the file and what it lacks, no table written
+    (tmp_path / "bad").mkdir()
+    pd.DataFrame({"task": ["mi"], "speedup": [2.0]}).to_csv(tmp_path / "bad" / "timing.csv", index=False)
+    with pytest.raises(ReportError, match=r"bad/timing.csv: no column image, matrix, ratio, ratio_max, ratio_min"):
+        build_report(grid_runs["uri"], EXPERIMENT, tmp_path / "bad", figures=False, n_boot=30)
+    assert not (tmp_path / "bad" / "tables").exists()
+
+
+def test_best_models_without_a_validation_metric_are_named_missing_with_the_reason(grid_runs):
+    """Runs whose validation split held one class log no validation AUROC: no 'best' is chosen (never falling back
+    to the test metric) and the table says why; fixed twin pairs are unaffected."""
+    from bench.report.aggregate import aggregate
+    from bench.report.comparison import matrix_vs_image
+
+    rs = load_runs(grid_runs["uri"], EXPERIMENT)
+    agg = aggregate(rs, ["test/auroc", "val/best_auroc", "compute/flops_per_ecg", "compute/train_s"])
+    agg["val/best_auroc"] = np.nan
+    table = matrix_vs_image(rs, agg, n_boot=20)
+    best = table.display[table.display["Comparison"] == "best image vs best matrix"].iloc[0]
+    assert best["Image"] == best["Matrix"] == "missing (no val/best_auroc logged)"
+    twins = table.display[table.display["Comparison"] != "best image vs best matrix"]
+    assert set(twins["Matrix"]) == {"raw / resnet1d"} and (twins["Image value"] != "missing").all()

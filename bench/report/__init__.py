@@ -9,17 +9,15 @@ from pathlib import Path
 def build_report(tracking_uri: str, experiment: str, out: Path | str, *, grid: str | None = None,
                  figures: bool = True, n_boot: int = 200, seed: int = 0) -> list[Path]:
     """Write every table (and figure) for `experiment`; returns the files written, sorted."""
-    import pandas as pd
-
+    from bench.report.comparison import read_timing
     from bench.report.runs import load_runs
     from bench.report.tables import build_tables
     from bench.report.writers import write_table
 
     out = Path(out)
+    timing = read_timing(out / "timing.csv")  # `python -m bench timing`'s within-process ratios, if measured
     rs = load_runs(tracking_uri, experiment, grid=grid)
-    timing = out / "timing.csv"  # `python -m bench timing`'s within-process training-time ratios, if measured
-    agg, tables = build_tables(rs, n_boot=n_boot, seed=seed,
-                               timing=pd.read_csv(timing) if timing.is_file() else None)
+    agg, tables = build_tables(rs, n_boot=n_boot, seed=seed, timing=timing)
     written: list[Path] = []
     for t in tables:
         written += write_table(t, out / "tables")

@@ -6,10 +6,12 @@ the pair within one process)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.base.errors import ReportError
 from bench.report.aggregate import best_by, task_of_run, validation_metric
 from bench.report.artifacts import load_predictions
 from bench.report.multiplicity import holm
@@ -21,6 +23,8 @@ from bench.report.writers import MISSING, NA, Table, fmt
 #: architecture (DESIGN.md, "Models").
 TWIN_PAIRS = [("resnet1d", "resnet152")]
 DELTA = "Δ image − matrix [95% CI]"
+#: What `bench timing` writes and this table reads (bench/commands/timing.py).
+TIMING_COLUMNS = ("task", "image", "matrix", "ratio", "ratio_min", "ratio_max")
 
 
 def finite(v) -> bool:
@@ -70,20 +74,43 @@ def _ratio(a, b) -> float:
     return float(a) / float(b) if finite(a) and finite(b) and float(b) > 0 else float("nan")
 
 
-def _pairs(sub: pd.DataFrame, task: str, select_on: str, hib: bool) -> list[tuple[str, object, object]]:
-    """(label, image row, matrix row) of every comparison of one task."""
+def _pairs(sub: pd.DataFrame, task: str, select_on: str, hib: bool) -> list[tuple[str, object, object, bool]]:
+    """(label, image row, matrix row, whether the rows were chosen on `select_on`) of every comparison of one
+    task."""
     pairs = [("best image vs best matrix", best_by(sub, task, select_on, hib, rep_kind="image"),
-              best_by(sub, task, select_on, hib, rep_kind="sequence"))]
+              best_by(sub, task, select_on, hib, rep_kind="sequence"), True)]
     for one_d, two_d in TWIN_PAIRS:
         for _, i in sub[sub["model_name"] == two_d].iterrows():
             twins = sub[(sub["model_name"] == one_d) & (sub["rep_kind"] == "sequence")]
             twins = twins[twins["depth"] == i["depth"]] if finite(i["depth"]) else twins.iloc[0:0]
             label = f"{two_d} vs {one_d}, depth {fmt(i['depth'], 0)}" if finite(i["depth"]) else f"{two_d} vs {one_d}"
             if twins.empty:
-                pairs.append((label, i, None))
+                pairs.append((label, i, None, False))
             for _, m in twins.iterrows():
-                pairs.append((label, i, m))
+                pairs.append((label, i, m, False))
     return pairs
+
+
+def _side(row, sub: pd.DataFrame, kind: str, select_on: str | None) -> str:
+    """'representation / model' of one side of a comparison, else 'missing'; for a side chosen on `select_on`, says
+    so when cells of that kind finished but none logged it (e.g. one class in every validation split)."""
+    if row is not None:
+        return f"{row['representation']} / {row['model']}"
+    ran = sub[(sub["rep_kind"] == kind) & (sub["n_seeds"] > 0)]
+    return f"{MISSING} (no {select_on} logged)" if select_on and len(ran) else MISSING
+
+
+def read_timing(path: Path) -> pd.DataFrame | None:
+    """`bench timing`'s timing.csv at `path` (None when absent); a file without its columns is a ReportError naming
+    the file and the columns it lacks, before any table is built."""
+    if not path.is_file():
+        return None
+    timing = pd.read_csv(path)
+    lacking = sorted(set(TIMING_COLUMNS) - set(timing.columns))
+    if lacking:
+        raise ReportError(f"{path}: no column {', '.join(lacking)}; rewrite it with python -m bench timing --grid G "
+                          f"--out {path.parent}")
+    return timing
 
 
 def _timed_ratio(timing: pd.DataFrame | None, task: str, img, mat) -> tuple[float, float, float]:
@@ -110,16 +137,16 @@ def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: i
         task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
         select_on = validation_metric(m)
         task_obj = None
-        for label, img, mat in _pairs(sub, task, select_on, higher_is_better(task_name)):
+        for label, img, mat, chosen in _pairs(sub, task, select_on, higher_is_better(task_name)):
+            chosen_on = select_on if chosen else None
             row = {"Task": task, "Comparison": label, "Metric": m,
-                   "Image": MISSING if img is None else f"{img['representation']} / {img['model']}",
-                   "Image value": MISSING,
-                   "Matrix": MISSING if mat is None else f"{mat['representation']} / {mat['model']}",
+                   "Image": _side(img, sub, "image", chosen_on), "Image value": MISSING,
+                   "Matrix": _side(mat, sub, "sequence", chosen_on),
                    "Matrix value": MISSING, DELTA: MISSING, "Clustered AUROC p": MISSING,
                    "Clustered AUROC p (Holm)": MISSING, "Bootstrap p": MISSING, "Bootstrap p (Holm)": MISSING,
                    "FLOPs ratio": MISSING, "Train-time ratio": MISSING, "Paired seeds": MISSING}
             rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m,
-                   "selected_on": select_on,
+                   "selected_on": chosen_on or "fixed pair",
                    "image_val": np.nan if img is None else img.get(select_on, np.nan),
                    "matrix_val": np.nan if mat is None else mat.get(select_on, np.nan),
                    "p_clustered": np.nan, "p_boot": np.nan}
