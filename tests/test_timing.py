@@ -56,3 +56,14 @@ def test_timing_writes_a_ratio_per_image_matrix_pair(tmp_path, capsys):
     assert t.loc["image@64 / resnet2d_wide", "image_ms_per_ecg"] > t.loc["image@64 / resnet2d_narrow",
                                                                           "image_ms_per_ecg"]
     assert "2 pairs" in capsys.readouterr().out
+
+
+def test_a_grid_without_an_image_matrix_pair_is_one_line_before_any_work(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.replace('[[representations]]\nname = "image"\nlabel = "image@64"\nparams = { width = 64 }\n',
+                                 ""))
+    out = tmp_path / "out"
+    assert main(["timing", "--grid", str(grid), "--results", str(tmp_path / "results"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "grid 'timing_test': no task has both an image and a matrix" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "results" / "cache").exists()

@@ -42,15 +42,23 @@ def register(sub) -> None:
 
 def main(args) -> int:
     import pandas as pd
+    import torch
 
+    from bench.base.errors import UsageError
     from bench.harness.compute import resolve_device
     from bench.harness.grid import load_grid
 
     paths = resolve_paths(args)
     grid = load_grid(args.grid, source=args.source)
-    cells, _ = grid.expand()
+    pairs = image_matrix_pairs(grid.expand()[0])
+    if not pairs:
+        raise UsageError(f"grid {grid.name!r}: no task has both an image and a matrix (raw sequence) "
+                         "representation, so there is no pair to time")
     device = resolve_device(args.device)
-    rows = time_pairs(cells, cache_dir=str(paths.cache), device=device, n_ecgs=args.n_ecgs, steps=args.steps,
+    threads = next((int(a.train["num_threads"]) for a, _ in pairs if a.train.get("num_threads")), None)
+    if threads:  # as the cells ran: CPU step times depend on the thread count
+        torch.set_num_threads(threads)
+    rows = time_pairs(pairs, cache_dir=str(paths.cache), device=device, n_ecgs=args.n_ecgs, steps=args.steps,
                       repeats=args.repeats)
     out = Path(args.out or paths.results)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,39 +70,41 @@ def main(args) -> int:
     return 0
 
 
-def time_pairs(cells, *, cache_dir: str, device, n_ecgs: int, steps: int, repeats: int) -> list[dict]:
-    """One row per (task, image pair, matrix pair) of the cells: median ms per training ECG of each, the ratio
-    image / matrix (median over rounds) and its range over rounds."""
-    import torch
-
+def image_matrix_pairs(cells) -> list[tuple[object, object]]:
+    """(image cell, matrix cell) for every task's image x matrix (raw sequence) pair of models, one cell standing
+    for each (task, representation, model): seeds and folds train the same model."""
     from representations import REPRESENTATIONS
 
-    threads = next((int(c.train["num_threads"]) for c in cells if c.train.get("num_threads")), None)
-    if threads:  # as the cells ran: CPU step times depend on the thread count
-        torch.set_num_threads(threads)
-    firsts = {}  # one cell per (task, representation, model): seeds and folds train the same model
+    firsts = {}
     for c in cells:
         firsts.setdefault((c.task.id, c.representation.id, c.model.id), c)
     kind = {k: REPRESENTATIONS.entry(c.representation.name).info["kind"] for k, c in firsts.items()}
-    rows = []
+    pairs = []
     for task in sorted({k[0] for k in firsts}):
         image = [firsts[k] for k in sorted(firsts) if k[0] == task and kind[k] == "image"]
         matrix = [firsts[k] for k in sorted(firsts) if k[0] == task and kind[k] == "sequence"]
-        inputs: dict[str, tuple] = {}
-        for a in image:
-            for b in matrix:
-                for c in (a, b):
-                    if c.representation.id not in inputs:
-                        inputs[c.representation.id] = _inputs(c, cache_dir, n_ecgs)
-                ms_a, ms_b = _alternate([_trainer(c, inputs[c.representation.id], device, steps) for c in (a, b)],
-                                        device, repeats)
-                ratio = [x / y for x, y in zip(ms_a, ms_b)]
-                rows.append({"task": task, "image": f"{a.representation.id} / {a.model.id}",
-                             "matrix": f"{b.representation.id} / {b.model.id}",
-                             "image_ms_per_ecg": _median(ms_a), "matrix_ms_per_ecg": _median(ms_b),
-                             "ratio": _median(ratio), "ratio_min": min(ratio), "ratio_max": max(ratio),
-                             "repeats": repeats, "steps": steps, "n_ecgs": len(inputs[a.representation.id][1]),
-                             "device": device.type})
+        pairs += [(a, b) for a in image for b in matrix]
+    return pairs
+
+
+def time_pairs(pairs, *, cache_dir: str, device, n_ecgs: int, steps: int, repeats: int) -> list[dict]:
+    """One row per (image cell, matrix cell) pair: median ms per training ECG of each, the ratio image / matrix
+    (median over rounds) and its range over rounds."""
+    inputs: dict[tuple[str, str], tuple] = {}  # (task, representation) -> the inputs both sides train on
+    rows = []
+    for a, b in pairs:
+        for c in (a, b):
+            if (c.task.id, c.representation.id) not in inputs:
+                inputs[c.task.id, c.representation.id] = _inputs(c, cache_dir, n_ecgs)
+        ms_a, ms_b = _alternate([_trainer(c, inputs[c.task.id, c.representation.id], device, steps) for c in (a, b)],
+                                device, repeats)
+        ratio = [x / y for x, y in zip(ms_a, ms_b)]
+        rows.append({"task": a.task.id, "image": f"{a.representation.id} / {a.model.id}",
+                     "matrix": f"{b.representation.id} / {b.model.id}",
+                     "image_ms_per_ecg": _median(ms_a), "matrix_ms_per_ecg": _median(ms_b),
+                     "ratio": _median(ratio), "ratio_min": min(ratio), "ratio_max": max(ratio),
+                     "repeats": repeats, "steps": steps, "n_ecgs": len(inputs[a.task.id, a.representation.id][1]),
+                     "device": device.type})
     return rows
 
 
