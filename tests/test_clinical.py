@@ -167,9 +167,16 @@ def test_clinical_table_and_forest_plot_from_logged_metrics(small, tmp_path):
                                      subgroups=["sex"])
     metrics.update({"test/auroc": 0.9, "test/auroc_lo": 0.8, "test/auroc_hi": 0.95})
     cell = {"task": "mi", "representation": "raw", "model": "cnn1d", "seed": 0, "primary": "auroc"}
-    runs = pd.DataFrame([{**cell, **{f"metrics.{k}": v for k, v in metrics.items()}}])
-    rs = RunSet("e", "uri", runs=runs, cells=pd.DataFrame([{**cell, "status": "FINISHED", "reason": ""}]))
+    other = {**cell, "seed": 1}  # a second run: its p-value joins the table's Holm family
+    runs = pd.DataFrame([{**cell, **{f"metrics.{k}": v for k, v in metrics.items()}},
+                         {**other, **{f"metrics.{k}": v for k, v in metrics.items()}, "metrics.independent/p": 0.02}])
+    rs = RunSet("e", "uri", runs=runs, cells=pd.DataFrame([{**c, "status": "FINISHED", "reason": ""}
+                                                           for c in (cell, other)]))
     (table,) = clinical_tables(rs)
+    p0 = metrics["independent/p"]
+    assert p0 < 0.01  # Holm over two: the smaller p doubled, the larger kept (it is above the doubled one)
+    assert table.data["independent/p_holm"].tolist() == pytest.approx([2 * p0, 0.02])
+    assert "Holm-adjusted over the 2 p-values" in " ".join(table.notes)
     row = table.display.iloc[0]
     assert row["ECG"] == "0.900 [0.800, 0.950]"
     assert row["Clinical"].startswith(f"{metrics['clinical/auroc']:.3f} [")

@@ -139,6 +139,10 @@ def test_fold_cells_run_and_tables_pool_their_predictions(tmp_path):
     for k in ("test/auroc", "test/auroc_lo", "test/auroc_hi", "test/brier", "oracle/auroc", "oracle_waveform/auroc"):
         assert row[f"metrics.{k}"] == pytest.approx(direct[k]), k
     assert row["metrics.data/n_test_patients"] == records["patient_id"].nunique()
+    # what comparisons choose models on: the seed's validation value is the mean over the folds that logged one (a
+    # fold whose validation patients hold one class has none)
+    val = [r.data.metrics["val/best_auroc"] for r in runs if "val/best_auroc" in r.data.metrics]
+    assert row.get("metrics.val/best_auroc", np.nan) == pytest.approx(np.mean(val) if val else np.nan, nan_ok=True)
     _, tables = build_tables(rs, n_boot=30)
     board = next(t for t in tables if t.name == "leaderboard_mi").data
     assert board["test/auroc"].iloc[0] == pytest.approx(direct["test/auroc"]) and board["n_seeds"].iloc[0] == 1

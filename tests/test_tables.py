@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from bench.base.errors import ReportError
 from bench.harness.evaluation import evaluate_with_ci
 from bench.report.runs import load_runs
 from bench.harness.tracking import client_for, default_tracking_uri, log_metrics, log_params, set_tags
@@ -56,6 +57,16 @@ def _test_set(rng):
         for k in range(rng.integers(1, 4)):
             rows.append({"ecg_id": f"e{p:03d}_{k}", "patient_id": f"p{p:03d}", "mi": y, "latent": latent})
     return pd.DataFrame(rows)
+
+
+#: Each pair's validation AUROC (seed 0; + 0.001 per seed), ranked so that a choice on validation differs from the
+#: choice on these test sets (where image@64 and cnn1d score best).
+VAL_AUROC = {("raw", "cnn1d"): 0.70, ("raw", "resnet1d"): 0.74, ("image@64", "resnet152"): 0.75,
+             ("image@128", "resnet152"): 0.78, ("dwt_pca", "mlp"): 0.72}
+
+
+def _val_auroc(rep: str, model: str, seed: int) -> float:
+    return VAL_AUROC[(rep, model)] + 0.001 * seed
 
 
 def _sigmoid(x):
@@ -116,6 +127,7 @@ def make_runs(results: Path, registered_ok=True) -> dict:
                        "compute/repr_bytes_per_ecg": 12 * 5000 * 4 if rep == "raw" else 3 * (width or 8) ** 2,
                        "compute/infer_ms_per_ecg": 1.5 * gflops + 0.2,
                        "data/n_test_patients": N_PATIENTS, "data/n_test": len(test)}
+            metrics["val/best_auroc"] = _val_auroc(rep, model, seed)
             log_metrics(client, rid, metrics)
             log_metrics(client, rid, [(k, 0.7 - 0.05 * e + 0.01 * seed, e) for e in range(4)
                                       for k in ("train/loss", "val/loss")])
@@ -233,20 +245,22 @@ def test_tables_are_byte_identical(grid_runs, tmp_path):
 
 
 def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
-    """The difference is recomputed from both runs' predictions, seed by seed, on the seeds both finished."""
-    from bench.base.bootstrap import delong_test
+    """The difference is recomputed from both runs' predictions, seed by seed, on the seeds both finished; 'best' is
+    chosen on the validation metric; p-values are Holm-adjusted over the table."""
+    from bench.base.metrics.clustered_auc import clustered_auc_test
     from bench.report import build_report
+    from bench.report.multiplicity import holm
 
     build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=100)
     mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", dtype={"seeds": str})
     truth, test = grid_runs["truth"], grid_runs["test"]
-    twin = mvi[(mvi["image"] == "image@128 / resnet152") & (mvi["matrix"] == "raw / resnet1d")].iloc[0]
-    assert twin["comparison"] == "resnet152 vs resnet1d, depth 18"
+    twins = mvi[mvi["comparison"] == "resnet152 vs resnet1d, depth 18"]
+    twin = twins[(twins["image"] == "image@128 / resnet152") & (twins["matrix"] == "raw / resnet1d")].iloc[0]
     assert twin["seeds"] == "0,1"  # seed 2 of image@128 failed: not paired
     expect = np.mean([truth[("image@128", "resnet152", s)][1] - truth[("raw", "resnet1d", s)][1] for s in (0, 1)])
     assert math.isclose(float(twin["diff"]), expect, rel_tol=1e-5)
     assert float(twin["diff_lo"]) < float(twin["diff"]) < float(twin["diff_hi"])
-    # DeLong on each seed's predictions, the largest p reported
+    # the patient-clustered AUROC test on each seed's predictions, the largest p reported
     client = client_for(grid_runs["uri"])
     ps = []
     for s in (0, 1):
@@ -254,14 +268,33 @@ def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
         for rep, model in (("image@128", "resnet152"), ("raw", "resnet1d")):
             path = client.download_artifacts(truth[(rep, model, s)][0], "predictions.csv", str(tmp_path))
             preds.append(pd.read_csv(path, dtype={"ecg_id": str}).set_index("ecg_id").loc[test["ecg_id"]])
-        ps.append(delong_test(test["mi"].to_numpy(), preds[0]["score_score"], preds[1]["score_score"])[2])
-    assert math.isclose(float(twin["p_delong"]), max(ps), rel_tol=1e-5)
+        ps.append(clustered_auc_test(test["mi"].to_numpy(), preds[0]["score_score"], preds[1]["score_score"],
+                                     test["patient_id"].to_numpy()).p)
+    assert math.isclose(float(twin["p_clustered"]), max(ps), rel_tol=1e-5)
+    # best = best mean validation metric over the seeds each cell finished, not the best test metric
     best = mvi[mvi["comparison"] == "best image vs best matrix"].iloc[0]
+    val = {}
+    for rep, _, _, model, *_ in PAIRS:
+        seeds = [s for (r, m, s) in truth if (r, m) == (rep, model)]
+        val[f"{rep} / {model}"] = np.mean([_val_auroc(rep, model, s) for s in seeds])
     lb = pd.read_csv(tmp_path / "tables" / "leaderboard_mi.csv")
     lb["pair"] = lb["representation"] + " / " + lb["model"]
+    differs_from_test_choice = []
     for side, kind in (("image", "image"), ("matrix", "sequence")):
-        top = lb[lb["rep_kind"] == kind].sort_values("test/auroc", ascending=False).iloc[0]
-        assert best[side] == top["pair"]
+        pairs = lb.loc[lb["rep_kind"] == kind, "pair"]
+        assert best[side] == max(pairs, key=val.get)
+        assert math.isclose(float(best[f"{side}_val"]), val[best[side]], rel_tol=1e-5)
+        test_best = lb[lb["rep_kind"] == kind].sort_values("test/auroc", ascending=False).iloc[0]["pair"]
+        differs_from_test_choice.append(best[side] != test_best)
+    assert all(differs_from_test_choice)  # the data make the two rules disagree: the test tells them apart
+    n = {}
+    for col in ("p_clustered", "p_boot"):
+        expect, n[col] = holm(mvi[col].to_numpy(float))
+        np.testing.assert_allclose(mvi[f"{col}_holm"].to_numpy(float), expect, rtol=1e-5)  # CSV: 6 digits
+        assert n[col] == 3  # best pair + two twin pairs (image@64, image@128 against raw / resnet1d)
+    md = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
+    assert f"(3 clustered AUROC p-values, 3 bootstrap p-values adjusted" in md
+    assert "validation primary metric" in md
     # flops ratio from the logged compute of the two models
     assert math.isclose(float(twin["flops_ratio"]), 7.5 / 0.9, rel_tol=1e-6)
 
@@ -281,3 +314,46 @@ def test_tables_command(grid_runs, tmp_path, capsys):
     empty = tmp_path / "empty"
     assert main(["tables", "--results", str(empty), "--no-figures"]) == 2
     assert "no MLflow store" in capsys.readouterr().err and not empty.exists()
+
+
+def test_train_time_ratio_comes_from_bench_timing_when_measured(grid_runs, tmp_path):
+    """With `timing.csv` in the output folder the pair's ratio is the one measured in one process; a pair it did
+    not time keeps the ratio of the runs' wall times, named as such."""
+    from bench.report import build_report
+
+    pd.DataFrame([{"task": "mi", "image": "image@128 / resnet152", "matrix": "raw / resnet1d",
+                   "image_ms_per_ecg": 6.0, "matrix_ms_per_ecg": 2.0, "ratio": 2.9, "ratio_min": 2.5,
+                   "ratio_max": 3.4, "repeats": 5, "steps": 4, "n_ecgs": 64, "device": "cpu"}]
+                 ).to_csv(tmp_path / "timing.csv", index=False)
+    build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=30)
+    mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", na_values=["missing"])
+    md = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
+    timed = mvi[(mvi["image"] == "image@128 / resnet152") & (mvi["matrix"] == "raw / resnet1d")]
+    assert (timed["train_time_ratio_same_process"] == 2.9).all()
+    assert "2.90× [2.50, 3.40] (same process)" in md
+    other = mvi[mvi["image"] == "image@64 / resnet152"].iloc[0]
+    assert pd.isna(other["train_time_ratio_same_process"])
+    across = float(other["train_time_ratio_across_runs"])
+    assert f"{across:.1f}× (across runs)" in md
+    # a timing.csv that is not bench timing's: one line naming the file and what it lacks, no table written
+    (tmp_path / "bad").mkdir()
+    pd.DataFrame({"task": ["mi"], "speedup": [2.0]}).to_csv(tmp_path / "bad" / "timing.csv", index=False)
+    with pytest.raises(ReportError, match=r"bad/timing.csv: no column image, matrix, ratio, ratio_max, ratio_min"):
+        build_report(grid_runs["uri"], EXPERIMENT, tmp_path / "bad", figures=False, n_boot=30)
+    assert not (tmp_path / "bad" / "tables").exists()
+
+
+def test_best_models_without_a_validation_metric_are_named_missing_with_the_reason(grid_runs):
+    """Runs whose validation split held one class log no validation AUROC: no 'best' is chosen (never falling back
+    to the test metric) and the table says why; fixed twin pairs are unaffected."""
+    from bench.report.aggregate import aggregate
+    from bench.report.comparison import matrix_vs_image
+
+    rs = load_runs(grid_runs["uri"], EXPERIMENT)
+    agg = aggregate(rs, ["test/auroc", "val/best_auroc", "compute/flops_per_ecg", "compute/train_s"])
+    agg["val/best_auroc"] = np.nan
+    table = matrix_vs_image(rs, agg, n_boot=20)
+    best = table.display[table.display["Comparison"] == "best image vs best matrix"].iloc[0]
+    assert best["Image"] == best["Matrix"] == "missing (no val/best_auroc logged)"
+    twins = table.display[table.display["Comparison"] != "best image vs best matrix"]
+    assert set(twins["Matrix"]) == {"raw / resnet1d"} and (twins["Image value"] != "missing").all()

@@ -135,9 +135,17 @@ def _col(frame: pd.DataFrame, metric: str) -> np.ndarray:
     return pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
 
 
+def validation_metric(primary: str) -> str:
+    """The metric a model is chosen on: the best epoch's validation value of the task's primary metric, which every
+    run logs (bench.harness.runner `fit`; a K-fold seed's is the mean over its folds)."""
+    return f"val/best_{primary}"
+
+
 def best_by(agg: pd.DataFrame, task: str, metric: str, higher_is_better: bool, **where) -> pd.Series | None:
     """The row of `task` with the best mean `metric` among rows matching `where` (column == value); ties go to the
-    first in (representation, model) order, so the choice is deterministic."""
+    first in (representation, model) order, so the choice is deterministic. To choose a model for a comparison,
+    pass `validation_metric(primary)`: choosing on the test metric would bias the chosen model's test value
+    upwards (the winner's curse). Rows without a finite `metric` are not candidates."""
     sel = agg[agg["task"] == task]
     for k, v in where.items():
         sel = sel[sel[k] == v]

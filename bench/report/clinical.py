@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.report.multiplicity import holm
 from bench.report.plotting import new_figure, save, styled
 from bench.report.runs import RunSet
 from bench.report.writers import MISSING, Table, fmt
@@ -54,6 +55,10 @@ def clinical_tables(rs: RunSet) -> list[Table]:
                             if k.startswith(("metrics.test/", "metrics.clinical/", "metrics.combined/",
                                              "metrics.diff/", "metrics.independent/"))
                             and (f"/{m}" in k or "independent/" in k)}})
+        p_holm, n_tests = holm([d.get("independent/p", np.nan) for d in data])
+        for row, d, v in zip(rows, data, p_holm):
+            d["independent/p_holm"] = v
+            row["p (Holm)"] = fmt(v, 4)
         tables.append(Table(
             name=f"clinical_{task}", title=f"{task}: ECG vs clinical risk ({m})",
             display=pd.DataFrame(rows), data=pd.DataFrame(data),
@@ -61,7 +66,9 @@ def clinical_tables(rs: RunSet) -> list[Table]:
                    f"present; PTB-XL: age, sex, height, weight), fitted on the training split; ECG + "
                    f"clinical: the ECG score plus the covariates, fitted on the validation split. Δ: paired "
                    f"differences on the same patient resamples (95 % interval). ECG {ratio}: the ECG score per SD, "
-                   f"adjusted for the covariates on the test split (patient-clustered Wald interval)."]))
+                   f"adjusted for the covariates on the test split (patient-clustered Wald interval); p: its "
+                   f"Wald test; p (Holm): Holm-adjusted over the {n_tests} p-values of this table (one per run).",
+                   "The Δ columns carry intervals only (no p-value to adjust)."]))
     return tables
 
 

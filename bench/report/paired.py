@@ -4,10 +4,12 @@ Every model of a task is scored on the same test set (the split seed is fixed pe
 tables are aligned row for row on `ecg_id` and resampled with the same patient bootstrap draws
 (`bench.base.bootstrap.bootstrap_indices`). Seeds are paired (model A seed s against model B seed s); the difference is
 the mean over paired seeds of metric(A) - metric(B), its 95 % interval the percentile interval of that mean over
-the shared resamples. The metric is the task's primary metric call (`Task.primary_call`, re-weighted per
-resample). With K test folds a seed's predictions are its folds' out-of-fold predictions, pooled. DeLong's test
-(`bench.base.bootstrap.delong_test`) is run per seed when the primary metric is an AUROC; the largest p over seeds is
-reported (every seed must agree for a small p).
+the shared resamples. The metric is the task's primary metric call (`Task.primary_call`), scored on every
+resample in one batched call (its `*_batch` form over the (n_boot, n_rows) weight matrix). With K test folds a
+seed's predictions are its folds' out-of-fold predictions, pooled. When the primary metric is an AUROC, the
+patient-clustered AUROC test (`bench.base.metrics.clustered_auc`, Obuchowski 1997: DeLong's test assumes
+independent ECGs, which a patient's several ECGs are not) is run per seed; the largest p over seeds is reported
+(every seed must agree for a small p).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class Paired:
     lo: float = float("nan")
     hi: float = float("nan")
     p_boot: float = float("nan")
-    p_delong: float = float("nan")
+    p_clustered: float = float("nan")
     seeds: list[int] = field(default_factory=list)
     note: str = ""
     a: float = float("nan")  # metric of A, mean over the paired seeds
@@ -78,7 +80,7 @@ def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFr
         return Paired(note="no seed finished for both")
     ref = preds_a[seeds[0]]
     weights = resample_weights(ref["patient_id"].to_numpy(), n_boot, seed)
-    diffs, va, vb, boot, p_delong = [], [], [], np.zeros(len(weights)), []
+    diffs, va, vb, boot, p_clustered = [], [], [], np.zeros(len(weights)), []
     for s in seeds:
         a, b = align(ref, preds_a[s]), align(ref, preds_b[s])
         if a is None or b is None:
@@ -88,8 +90,8 @@ def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFr
         va.append(fa(None))
         vb.append(fb(None))
         diffs.append(va[-1] - vb[-1])
-        boot += np.array([fa(w) - fb(w) for w in weights])
-        p_delong.append(_delong(call_a, call_b))
+        boot += fa(weights) - fb(weights)  # every resample in one batched call per model
+        p_clustered.append(_clustered_p(call_a, call_b, ref["patient_id"].to_numpy()))
     boot /= len(seeds)
     boot = boot[np.isfinite(boot)]
     out = Paired(diff=float(np.mean(diffs)), seeds=seeds, a=float(np.mean(va)), b=float(np.mean(vb)))
@@ -97,16 +99,17 @@ def compare(task, preds_a: dict[int, pd.DataFrame], preds_b: dict[int, pd.DataFr
         out.lo, out.hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         n = len(boot)  # (1 + count) / (1 + n): a p-value can not be smaller than the resampling resolves
         out.p_boot = float(min(1.0, 2 * min((1 + (boot <= 0).sum()) / (1 + n), (1 + (boot >= 0).sum()) / (1 + n))))
-    finite = [p for p in p_delong if math.isfinite(p)]
-    out.p_delong = max(finite) if len(finite) == len(p_delong) and finite else float("nan")
+    finite = [p for p in p_clustered if math.isfinite(p)]
+    out.p_clustered = max(finite) if len(finite) == len(p_clustered) and finite else float("nan")
     return out
 
 
-def _delong(call_a, call_b) -> float:
-    """DeLong p when both primary metrics are the AUROC of the same binary target (NaN otherwise)."""
+def _clustered_p(call_a, call_b, patient_ids: np.ndarray) -> float:
+    """Patient-clustered AUROC test p when both primary metrics are the AUROC of the same binary target (NaN
+    otherwise); the calls' rows are aligned with `patient_ids`."""
     if call_a.metric != "auroc" or call_b.metric != "auroc":
         return float("nan")
-    from bench.base.bootstrap import delong_test
+    from bench.base.metrics.clustered_auc import clustered_auc_test
 
     keep = np.ones(len(call_a.arrays[0]), dtype=bool)
     for c in (call_a, call_b):
@@ -116,4 +119,4 @@ def _delong(call_a, call_b) -> float:
                           for c in (call_a, call_b))
     if not np.array_equal(ya, yb):
         return float("nan")
-    return float(delong_test(ya, sa, sb)[2])
+    return clustered_auc_test(ya, sa, sb, np.asarray(patient_ids)[keep]).p

@@ -3,35 +3,32 @@
 - `leaderboard_<task>`: representation x model -> primary metric [95 % CI] on the test split (K folds: pooled
   out-of-fold predictions) and on each external cohort, side by side; calibration, test patients;
 - `compute`: parameters, FLOPs per ECG, train / GPU time, peak memory, representation and inference cost;
-- `matrix_vs_image`: per task, best image model vs best matrix model, and the ResNet-152 (image) vs its 1D twin
-  at equal depth: paired difference [CI], DeLong p, compute ratios;
+- `matrix_vs_image` (bench/report/comparison.py): per task, best image model vs best matrix model (chosen on
+  validation), and the 2D ResNet (image) vs its 1D twin at equal depth: paired difference [CI], clustered AUROC and
+  bootstrap p (Holm-adjusted), compute ratios;
 - `oracle_gap`: on simulated cohorts, each model's metric minus the waveform oracle's and minus the full oracle's.
 A cell with no finished run reads 'missing' in every column; a metric that does not apply reads 'n/a'.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from bench.report.aggregate import aggregate, best_by, task_of_run
-from bench.report.artifacts import load_predictions
+from bench.report.aggregate import aggregate, validation_metric
 from bench.report.clinical import clinical_tables
+from bench.report.comparison import diff_text as _diff_text, finite as _finite, higher_is_better, matrix_vs_image
+from bench.report.comparison import predictions as _predictions, task_instance as _task_instance
 from bench.report.leak import leak_tables
 from bench.report.learning_curve import learning_curve_tables
 from bench.report.paired import ORACLE, WAVEFORM_ORACLE, Paired, compare
 from bench.report.resolution import resolution_sweep
-from bench.report.runs import RunSet, param_value
+from bench.report.runs import RunSet
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
 
 CALIBRATION_PREFIXES = ("ece", "brier", "calib", "ici")
 COMPUTE = ["compute/params", "compute/flops_per_ecg", "compute/train_s", "compute/gpu_s", "compute/peak_gpu_mb",
            "compute/peak_rss_mb", "compute/repr_ms_per_ecg", "compute/repr_bytes_per_ecg", "compute/infer_ms_per_ecg",
            "compute/input_values_per_ecg", "compute/ink_fraction"]
-#: (1D model, 2D model) registry names compared at equal `depth`: the control separating representation from
-#: architecture (DESIGN.md, "Models").
-TWIN_PAIRS = [("resnet1d", "resnet152")]
 
 
 def test_metrics(rs: RunSet) -> list[str]:
@@ -62,12 +59,6 @@ def calibration_metrics(rs: RunSet, task: str) -> list[str]:
     return out
 
 
-def higher_is_better(task_name: str) -> bool:
-    from tasks import TASKS
-
-    return bool(getattr(TASKS.get(task_name), "higher_is_better", True))
-
-
 def value_ci(row, metric: str, digits: int = 3) -> str:
     """'0.812 [0.781, 0.843] ±0.006' (mean of seeds, mean bootstrap bounds, seed t-CI) or 'missing'."""
     v = row.get(metric, np.nan)
@@ -86,13 +77,6 @@ def value_ci(row, metric: str, digits: int = 3) -> str:
 def seeds_text(row) -> str:
     n, e = int(row["n_seeds"]), int(row["n_expected"])
     return f"{n}/{e}" + ("" if n == e else " (missing)" if n == 0 else " (incomplete)")
-
-
-def _finite(v) -> bool:
-    try:
-        return v is not None and math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def leaderboards(rs: RunSet, agg: pd.DataFrame) -> list[Table]:
@@ -176,103 +160,6 @@ def compute_table(rs: RunSet, agg: pd.DataFrame) -> Table:
     return Table("compute", "Compute per model", pd.DataFrame(disp), pd.DataFrame(data), notes)
 
 
-def _task_instance(rs: RunSet, task: str):
-    runs = rs.runs[rs.runs["task"] == task]
-    if len(runs):
-        return task_of_run(runs.iloc[0])
-    from tasks import TASKS
-
-    return TASKS.get(rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0])()
-
-
-def _predictions(rs: RunSet, task: str, representation: str, model: str) -> dict[int, pd.DataFrame]:
-    """{seed: per-ECG test predictions}; a K-fold seed's are its folds' out-of-fold predictions, pooled."""
-    r = rs.runs
-    sel = r[(r["task"] == task) & (r["representation"] == representation) & (r["model"] == model)]
-    return {int(s): pd.concat([load_predictions(rs.tracking_uri, rid) for rid in ids], ignore_index=True)
-            for s, ids in zip(sel["seed"], sel["run_ids"])}
-
-
-def _ratio(a, b) -> float:
-    return float(a) / float(b) if _finite(a) and _finite(b) and float(b) > 0 else float("nan")
-
-
-def matrix_vs_image(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> Table:
-    disp, data = [], []
-    for task in rs.tasks:
-        sub = agg[agg["task"] == task]
-        primary = f"test/{rs.primary(task)}"
-        task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
-        hib = higher_is_better(task_name)
-        pairs = []
-        best_img = best_by(sub, task, primary, hib, rep_kind="image")
-        best_mat = best_by(sub, task, primary, hib, rep_kind="sequence")
-        pairs.append(("best image vs best matrix", best_img, best_mat))
-        for one_d, two_d in TWIN_PAIRS:
-            for _, i in sub[sub["model_name"] == two_d].iterrows():
-                twins = sub[(sub["model_name"] == one_d) & (sub["rep_kind"] == "sequence")]
-                twins = twins[twins["depth"] == i["depth"]] if _finite(i["depth"]) else twins.iloc[0:0]
-                label = f"{two_d} vs {one_d}, depth {fmt(i['depth'], 0)}" if _finite(i["depth"]) else \
-                    f"{two_d} vs {one_d}"
-                if twins.empty:
-                    pairs.append((label, i, None))
-                for _, m in twins.iterrows():
-                    pairs.append((label, i, m))
-        task_obj = None
-        m = rs.primary(task)
-        delta = "Δ image − matrix [95% CI]"
-        for label, img, mat in pairs:
-            row = {"Task": task, "Comparison": label, "Metric": m,
-                   "Image": MISSING if img is None else f"{img['representation']} / {img['model']}",
-                   "Image value": MISSING,
-                   "Matrix": MISSING if mat is None else f"{mat['representation']} / {mat['model']}",
-                   "Matrix value": MISSING, delta: MISSING, "DeLong p": MISSING, "Bootstrap p": MISSING,
-                   "FLOPs ratio": MISSING, "Train-time ratio": MISSING, "Paired seeds": MISSING}
-            rec = {"task": task, "comparison": label, "image": row["Image"], "matrix": row["Matrix"], "metric": m}
-            if img is not None and mat is not None and img["n_seeds"] and mat["n_seeds"]:
-                task_obj = task_obj or _task_instance(rs, task)
-                p = compare(task_obj, _predictions(rs, task, img["representation"], img["model"]),
-                            _predictions(rs, task, mat["representation"], mat["model"]), n_boot=n_boot, seed=seed)
-                flops = _ratio(img.get("compute/flops_per_ecg"), mat.get("compute/flops_per_ecg"))
-                train = _ratio(img.get("compute/train_s"), mat.get("compute/train_s"))
-                row.update({"Image value": fmt(p.a), "Matrix value": fmt(p.b),
-                            delta: p.note or _diff_text(p),
-                            "DeLong p": _p(p.p_delong), "Bootstrap p": _p(p.p_boot),
-                            "FLOPs ratio": f"{flops:.1f}×" if _finite(flops) else MISSING,
-                            "Train-time ratio": f"{train:.1f}×" if _finite(train) else MISSING,
-                            "Paired seeds": ",".join(map(str, p.seeds)) or MISSING})
-                rec.update({"image_value": p.a, "matrix_value": p.b, "diff": p.diff, "diff_lo": p.lo,
-                            "diff_hi": p.hi, "p_delong": p.p_delong, "p_boot": p.p_boot, "flops_ratio": flops,
-                            "train_time_ratio": train, "seeds": ",".join(map(str, p.seeds)), "note": p.note})
-            disp.append(row)
-            data.append(rec)
-    notes = ["Δ: image model minus matrix model on the primary metric (> 0: the image model scores higher; read "
-             "it with the metric's direction in the leaderboard), mean over paired seeds, 95 % percentile "
-             f"interval over {n_boot} shared patient-bootstrap resamples of the test set (seed {seed}), recomputed "
-             "from both runs' predictions joined on ecg_id.",
-             "DeLong p: two-sided DeLong test of correlated AUROCs, largest over seeds (n/a when the primary metric is "
-             "not a single binary AUROC). Bootstrap p: two-sided, from the paired resamples.",
-             "Image / Matrix value: each model's primary metric, mean over the paired seeds. Ratios: image model / matrix "
-             "model (FLOPs per ECG, training wall time). 'Best' = best mean over seeds of the primary metric among "
-             "image (resp. matrix = raw 12 x 5000 sequence) representations. Paired seeds: the seeds both cells "
-             "finished; 'missing' where either cell has no finished run."]
-    return Table("matrix_vs_image", "Matrix vs image: paired comparisons", pd.DataFrame(disp), pd.DataFrame(data),
-                 notes)
-
-
-def _diff_text(p: Paired) -> str:
-    if not _finite(p.diff):
-        return "n/a (metric undefined on this test set)"
-    ci = f" [{p.lo:+.3f}, {p.hi:+.3f}]" if _finite(p.lo) and _finite(p.hi) else ""
-    return f"{p.diff:+.3f}{ci}"
-
-
-def _p(p: float) -> str:
-    if not _finite(p):
-        return NA
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
 #: (name in the table, predictions prefix, metric prefix, CSV value column, CSV gap column) of the two oracles.
 ORACLES = (("waveform oracle", WAVEFORM_ORACLE, "oracle_waveform", "oracle_waveform_value", "oracle_gap"),
            ("full oracle", ORACLE, "oracle", "oracle_full_value", "oracle_gap_full"))
@@ -325,12 +212,16 @@ def oracle_gap(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 
                  pd.DataFrame(disp), pd.DataFrame(data), notes)
 
 
-def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0) -> tuple[pd.DataFrame, list[Table]]:
+def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0,
+                 timing: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Table]]:
+    """(aggregated runs, every table); `timing`: `bench timing`'s within-process training-time ratios, if any."""
     primaries = [f"test/{rs.primary(t)}" for t in rs.tasks]  # present even when no run of a task finished
     primaries += [f"external/{n}/{rs.primary(t)}" for t in rs.tasks for n in external_names(rs)]
+    primaries += [validation_metric(rs.primary(t)) for t in rs.tasks]  # what comparisons choose models on
     metrics = sorted(set(test_metrics(rs)) | set(primaries))
     agg = aggregate(rs, metrics + COMPUTE + ["data/n_test_patients"])
-    tables = leaderboards(rs, agg) + [compute_table(rs, agg), matrix_vs_image(rs, agg, n_boot=n_boot, seed=seed)]
+    tables = leaderboards(rs, agg) + [compute_table(rs, agg),
+                                      matrix_vs_image(rs, agg, n_boot=n_boot, seed=seed, timing=timing)]
     gap = oracle_gap(rs, agg, n_boot=n_boot, seed=seed)
     if gap is not None:
         tables.append(gap)
