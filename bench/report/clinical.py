@@ -91,16 +91,20 @@ def _subgroup_order(key: str):
 @styled
 def forest_plots(rs: RunSet, out_dir: Path) -> list[Path]:
     """Per task: the primary metric by subgroup (95 % interval, ECGs and positives), for the run with the best
-    test primary metric; tasks whose runs logged no subgroup get no figure."""
+    validation primary metric (chosen on validation, never on test); tasks whose runs logged no subgroup get no
+    figure."""
+    from bench.report.aggregate import validation_metric
+
     paths: list[Path] = []
     for task in rs.tasks:
         runs = rs.runs[rs.runs["task"] == task]
         m = rs.primary(task)
         keys = sorted({g.group(1) for c in runs.columns if (g := _SUBGROUP.match(c)) and g.group(2) == m},
                       key=_subgroup_order)
-        if runs.empty or not keys or f"metrics.test/{m}" not in runs.columns:
+        val = f"metrics.{validation_metric(m)}"
+        if runs.empty or not keys or val not in runs.columns or runs[val].isna().all():
             continue
-        best = runs.loc[runs[f"metrics.test/{m}"].astype(float).idxmax()]
+        best = runs.loc[runs[val].astype(float).idxmax()]
         keys = [k for k in keys if np.isfinite(best.get(f"metrics.subgroup/{k}/{m}", np.nan))]
         fig, (ax,) = new_figure(1, panel=(6.0, 0.9 + 0.35 * (len(keys) + 1)))
         y = np.arange(len(keys))[::-1]

@@ -62,7 +62,7 @@ def pareto_front(x: np.ndarray, y: np.ndarray, higher_is_better: bool = True) ->
 
 @styled
 def accuracy_vs_compute(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]:
-    from bench.report.tables import higher_is_better
+    from bench.report.comparison import higher_is_better
 
     tasks = rs.tasks
     fig, axes = new_figure(len(tasks))
@@ -114,8 +114,8 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
     model's metric as a dashed reference."""
     from matplotlib.ticker import EngFormatter
 
-    from bench.report.aggregate import best_by
-    from bench.report.tables import higher_is_better
+    from bench.report.aggregate import best_by, validation_metric
+    from bench.report.comparison import higher_is_better
 
     img = agg[(agg["rep_kind"] == "image") & np.isfinite(agg["width"].astype(float))]
     tasks = rs.tasks
@@ -134,7 +134,7 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
                           label=model)
             ax_f.plot(w, rows["compute/flops_per_ecg"].to_numpy(float), marker="s", color=col[model], label=model)
             ax_t.plot(w, rows["compute/train_s"].to_numpy(float), marker="s", color=col[model], label=model)
-        ref = best_by(agg, task, f"test/{m}", higher_is_better(task_name), rep_kind="sequence")
+        ref = best_by(agg, task, validation_metric(m), higher_is_better(task_name), rep_kind="sequence")
         if ref is not None:
             ax_m.axhline(ref[f"test/{m}"], color="0.3", ls="--", lw=1,
                          label=f"best matrix: {ref['representation']}/{ref['model']}")
@@ -172,7 +172,7 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
 def _sweep_oracles(rs: RunSet, rows: pd.DataFrame, task: str) -> tuple[float, float]:
     """(full, fQRS-blind) oracle primary metric on the test ECGs of the task's first finished image run."""
     from bench.report.resolution import oracle_values
-    from bench.report.tables import _predictions, _task_instance
+    from bench.report.comparison import predictions as _predictions, task_instance as _task_instance
 
     if rows.empty:
         return float("nan"), float("nan")

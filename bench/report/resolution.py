@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.report.aggregate import best_by
+from bench.report.aggregate import best_by, validation_metric
+from bench.report.comparison import higher_is_better, predictions as _predictions, task_instance as _task_instance
 from bench.report.paired import FQRS_BLIND, ORACLE, primary_evaluator, resample_weights, split_predictions
 from bench.report.runs import RunSet
-from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
+from bench.report.writers import MISSING, NA, Table, fmt, fmt_si, seeds_text
 
 
 def oracle_values(task_obj, preds: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> dict[str, float]:
@@ -41,7 +42,6 @@ def oracle_values(task_obj, preds: pd.DataFrame, *, n_boot: int = 200, seed: int
 
 def resolution_sweep(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: int = 0) -> Table | None:
     """One row per (task, image model, width); None when no image representation has a width."""
-    from bench.report.tables import _predictions, _task_instance, higher_is_better, seeds_text
 
     img = agg[(agg["rep_kind"] == "image") & np.isfinite(agg["width"].astype(float))]
     if img.empty:
@@ -50,7 +50,7 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, *, n_boot: int = 200, seed: 
     for task in rs.tasks:
         m = rs.primary(task)
         task_name = rs.cells.loc[rs.cells["task"] == task, "task_name"].iloc[0]
-        ref = best_by(agg, task, f"test/{m}", higher_is_better(task_name), rep_kind="sequence")
+        ref = best_by(agg, task, validation_metric(m), higher_is_better(task_name), rep_kind="sequence")
         ref_text = MISSING if ref is None else f"{fmt(ref[f'test/{m}'])} ({ref['representation']} / {ref['model']})"
         task_obj = None
         for _, r in img[img["task"] == task].sort_values(["model", "width"], kind="mergesort").iterrows():

@@ -23,7 +23,7 @@ from bench.report.learning_curve import learning_curve_tables
 from bench.report.paired import ORACLE, WAVEFORM_ORACLE, Paired, compare
 from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet
-from bench.report.writers import MISSING, NA, Table, fmt, fmt_si
+from bench.report.writers import MISSING, NA, Table, fmt, fmt_si, seeds_text
 
 CALIBRATION_PREFIXES = ("ece", "brier", "calib", "ici")
 COMPUTE = ["compute/params", "compute/flops_per_ecg", "compute/train_s", "compute/gpu_s", "compute/peak_gpu_mb",
@@ -72,11 +72,6 @@ def value_ci(row, metric: str, digits: int = 3) -> str:
     if _finite(sd):
         s += f" ±{fmt(sd, digits)}"
     return s
-
-
-def seeds_text(row) -> str:
-    n, e = int(row["n_seeds"]), int(row["n_expected"])
-    return f"{n}/{e}" + ("" if n == e else " (missing)" if n == 0 else " (incomplete)")
 
 
 def leaderboards(rs: RunSet, agg: pd.DataFrame) -> list[Table]:

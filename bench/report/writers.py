@@ -102,3 +102,8 @@ def write_table(t: Table, out_dir: Path) -> list[Path]:
         p.write_text(text, encoding="utf-8")
         paths.append(p)
     return paths
+
+
+def seeds_text(row) -> str:
+    n, e = int(row["n_seeds"]), int(row["n_expected"])
+    return f"{n}/{e}" + ("" if n == e else " (missing)" if n == 0 else " (incomplete)")
