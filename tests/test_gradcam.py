@@ -1,5 +1,6 @@
 """Grad-CAM: registered 1D and 2D models trained briefly to tell a planted localized feature apart peak near it;
-layer choice, output contract and the PNG figures."""
+layer choice, output contract and the PNG figures; maps made outside the cell from the stored model and ECGs equal
+the maps made in the cell, and a run without a stored model is named in the montage."""
 from __future__ import annotations
 
 import numpy as np
