@@ -1,5 +1,6 @@
 """Grad-CAM: registered 1D and 2D models trained briefly to tell a planted localized feature apart peak near it;
-layer choice, output contract and the PNG figures."""
+layer choice, output contract and the PNG figures; maps made outside the cell from the stored model and ECGs equal
+the maps made in the cell, and a run without a stored model is named in the montage."""
 from __future__ import annotations
 
 import numpy as np
@@ -138,3 +139,116 @@ def test_gradcam_leaves_the_model_as_it_was():
     assert model.training and all(p.grad is None for p in model.parameters())
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)  # BatchNorm statistics untouched
+
+
+STORED_GRID = """
+name = "gradcam-stored"
+source = "synthetic:60,seed=1"
+seeds = [0]
+[train]
+epochs = 1
+batch_size = 16
+patience = 0
+num_threads = 1
+[split]
+val = 0.2
+test = 0.3
+[eval]
+n_boot = 20
+gradcam_ecgs = 2
+clinical = false
+log_model = LOG_MODEL
+[[tasks]]
+name = "mi"
+[[representations]]
+name = "raw"
+[[representations]]
+name = "image"
+label = "image@64"
+params = { width = 64 }
+[[models]]
+name = "cnn1d"
+params = { channels = [8, 8], pool = 2 }
+[[models]]
+name = "resnet152"
+params = { depth = 18, width = 0.25 }
+"""
+
+
+def _run_stored_grid(tmp_path, monkeypatch, log_model: bool):
+    """Run the grid with the local executor; for each cell, capture the Grad-CAM maps and PNGs computed in the cell
+    as the runner did before they left it (trained model, cached test inputs, the task's target)."""
+    import io
+
+    from bench.harness import runner
+    from bench.harness.driver import run_grid
+    from bench.harness.grid import load_grid
+    from bench.harness.tracking import default_tracking_uri
+    from bench.harness.train import as_input, read_rows
+
+    in_cell = {}
+    log_data_and_model = runner.log_data_and_model
+
+    def spy(cell, ctx, data, inputs, model, log):
+        part = data.parts["test"]
+        x = as_input(read_rows(inputs.features, part.rows[:2]), next(model.parameters()).device)
+        head, target = data.task.gradcam_target()
+        ids = part.records["ecg_id"].astype(str).iloc[:2].tolist()
+        pngs = save_gradcam_figures(model, x, ids, head, tmp_path / "in-cell" / cell.label, inputs.rep.kind,
+                                    target_index=target)
+        in_cell[cell.label] = (ids, x.cpu().numpy(), gradcam(model, x, head, target_index=target), pngs)
+        return log_data_and_model(cell, ctx, data, inputs, model, log)
+
+    monkeypatch.setattr(runner, "log_data_and_model", spy)
+    grid_path = tmp_path / "grid.toml"
+    grid_path.write_text(STORED_GRID.replace("LOG_MODEL", str(log_model).lower()))
+    uri = default_tracking_uri(tmp_path / "results")
+    assert run_grid(load_grid(str(grid_path)), tracking_uri=uri, results_dir=tmp_path / "results",
+                    cache_dir=tmp_path / "cache", progress=False, out=io.StringIO()) == 0
+    return uri, in_cell
+
+
+@pytest.mark.slow
+def test_maps_from_the_stored_model_are_the_in_cell_maps(tmp_path, monkeypatch):
+    """The cell stores ECGs, not maps; maps made later from the stored model and ECGs equal those the cell would
+    have made (same inputs, same maps, same PNG bytes), and are logged to the run once for the montage."""
+    from mlflow import MlflowClient
+
+    from bench.harness.gradcam import log_run_gradcam, stored_gradcam_inputs
+    from bench.report.figures import gradcam_tiles
+    from bench.report.runs import load_runs
+
+    uri, in_cell = _run_stored_grid(tmp_path, monkeypatch, log_model=True)
+    assert sorted(in_cell) == ["mi/image@64/resnet152/s0", "mi/raw/cnn1d/s0"]
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("repbench-gradcam-stored").experiment_id])
+    for run in runs:
+        ids, x_cell, maps_cell, pngs_cell = in_cell[run.info.run_name]
+        rid = run.info.run_id
+        assert [a.path for a in client.list_artifacts(rid, "gradcam")] == ["gradcam/ecgs.npz"]  # no maps in the cell
+        stored_model, stored_ids, x = stored_gradcam_inputs(client, rid, tmp_path / rid)
+        assert stored_ids == ids
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x
+        np.testing.assert_array_equal(x, x_cell)
+        head, target = stored_model.task.gradcam_target()
+        np.testing.assert_array_equal(gradcam(stored_model.network, x, head, target_index=target), maps_cell)
+        logged = log_run_gradcam(client, rid)
+        assert logged == [f"gradcam/{p.name}" for p in pngs_cell]
+        for path, p in zip(logged, pngs_cell):
+            assert open(client.download_artifacts(rid, path, str(tmp_path / rid)), "rb").read() == p.read_bytes()
+    tiles, missing = gradcam_tiles(load_runs(uri, "repbench-gradcam-stored"))
+    assert [t for t, _ in tiles] == ["mi: image@64 / resnet152 (seed 0)", "mi: raw / cnn1d (seed 0)"]
+    assert missing == []
+
+
+@pytest.mark.slow
+def test_montage_names_runs_without_a_stored_model(tmp_path, monkeypatch):
+    from bench.report.figures import gradcam_montage, gradcam_tiles
+    from bench.report.runs import load_runs
+
+    uri, _ = _run_stored_grid(tmp_path, monkeypatch, log_model=False)
+    rs = load_runs(uri, "repbench-gradcam-stored")
+    tiles, missing = gradcam_tiles(rs)
+    assert tiles == []
+    assert len(missing) == 2 and all("log_model = false" in m for m in missing), missing
+    assert [p.suffix for p in gradcam_montage(rs, tmp_path / "figures")] == [".png", ".pdf"]

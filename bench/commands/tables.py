@@ -11,8 +11,9 @@ def register(sub) -> None:
     p = sub.add_parser("tables", help="write results/tables (Markdown, LaTeX, CSV) and results/figures from the runs",
                        description="Read a grid's runs with mlflow.search_runs, aggregate seeds, recompute paired "
                                    "comparisons from the stored predictions, and write tables/*.md|.tex|.csv and "
-                                   "figures/*.png|.pdf under --out. The same runs give byte-identical files; cells "
-                                   "with no finished run read 'missing'.")
+                                   "figures/*.png|.pdf under --out. Grad-CAM maps are made from a run's stored model "
+                                   "and ECGs the first time (on the CPU) and logged to that run. The same runs give "
+                                   "byte-identical files; cells with no finished run read 'missing'.")
     p.add_argument("--experiment", default=None,
                    help="MLflow experiment (default: repbench-<grid> for --grid, else repbench-smoke)")
     p.add_argument("--grid", default=None,

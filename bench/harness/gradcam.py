@@ -1,14 +1,20 @@
-"""Grad-CAM (Selvaraju et al. 2017) for the suite's 1D and 2D models, and the PNG figures a run logs as artifacts.
+"""Grad-CAM (Selvaraju et al. 2017) for the suite's 1D and 2D models, and the PNG figures of a run's maps.
 
 The map of a layer with activations A (channels x positions) for a target score y is ReLU(sum_k w_k A_k) with
 w_k = mean over positions of dy/dA_k, upsampled to the input's time axis (1D) or H x W (2D) and scaled to 0..1 per
 ECG. The layer is the one the model declares (`model.gradcam_layer`, a dotted module name), else the last
 convolution the forward pass runs. Hand-written: it is a few lines of autograd, and the common package
 (pytorch-grad-cam) targets 2D images and depends on OpenCV.
+
+The maps are made outside the cell, where their cost does not count as the cell's overhead: a cell stores its first
+`[eval] gradcam_ecgs` test ECGs (`gradcam/ecgs.npz`, standardised signals and ids: `store_gradcam_ecgs`) beside its
+logged model, and the report (`log_run_gradcam`) runs them through the stored representation and network, then
+logs the PNGs under the run's `gradcam/` folder, once.
 """
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +27,8 @@ from bench.base.errors import ModelError
 from bench.base.signal import FS, STANDARD_LEADS
 
 _CONV = (nn.Conv1d, nn.Conv2d)
+ARTIFACT_DIR = "gradcam"
+ECGS = "ecgs.npz"
 
 
 def find_gradcam_layer(model: nn.Module, x: torch.Tensor | None = None, layer: str | nn.Module | None = None
@@ -169,3 +177,39 @@ def _image_figure(Figure, img: np.ndarray, cam: np.ndarray):
     ax.imshow(cam, cmap="jet", alpha=0.4, vmin=0, vmax=1, interpolation="bilinear")
     ax.set_axis_off()
     return fig
+
+
+def store_gradcam_ecgs(path: Path, ecg_ids: Sequence, signals: np.ndarray) -> Path:
+    """Write the ECGs to explain later (`ECGS`: `ecg_ids` as text, `signals` (n, 12, T) float32 mV standardised, the
+    stored model's input) to the file `path`; returns it."""
+    np.savez(path, ecg_ids=np.asarray([str(i) for i in ecg_ids]), signals=np.asarray(signals, dtype=np.float32))
+    return path
+
+
+def stored_gradcam_inputs(client, run_id: str, tmp: Path):
+    """What a finished run stored for Grad-CAM: (its logged pyfunc model unwrapped, `BenchModel`; the ECG ids; their
+    model inputs, the stored ECGs through the stored fitted representation). TrackedModelError, saying which,
+    when the run stored no ECGs or no model."""
+    from bench.base.errors import TrackedModelError
+    from bench.harness.model_store import load_run_model
+
+    if f"{ARTIFACT_DIR}/{ECGS}" not in {a.path for a in client.list_artifacts(run_id, ARTIFACT_DIR)}:
+        raise TrackedModelError(f"run {run_id}: no Grad-CAM ECGs stored (its grid had [eval] gradcam_ecgs = 0, or "
+                                "its representation gives feature vectors)")
+    stored_model = load_run_model(client, run_id).unwrap_python_model()
+    with np.load(client.download_artifacts(run_id, f"{ARTIFACT_DIR}/{ECGS}", str(tmp))) as ecgs:
+        ids, signals = ecgs["ecg_ids"].tolist(), ecgs["signals"]
+    return stored_model, ids, np.asarray(stored_model.representation.transform(signals))
+
+
+def log_run_gradcam(client, run_id: str) -> list[str]:
+    """Grad-CAM PNGs of a finished run, made on the CPU from what the cell stored (`stored_gradcam_inputs`) and
+    logged under the run's `gradcam/` folder. Returns their artifact paths."""
+    with tempfile.TemporaryDirectory(prefix="bench-gradcam-") as tmp:
+        stored_model, ids, x = stored_gradcam_inputs(client, run_id, Path(tmp))
+        head, target = stored_model.task.gradcam_target()
+        paths = save_gradcam_figures(stored_model.network.cpu(), x, ids, head, Path(tmp) / ARTIFACT_DIR,
+                                     stored_model.representation.kind, target_index=target)
+        for p in paths:
+            client.log_artifact(run_id, str(p), ARTIFACT_DIR)
+    return [f"{ARTIFACT_DIR}/{p.name}" for p in paths]

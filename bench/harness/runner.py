@@ -283,7 +283,7 @@ def fit(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, model, devi
 
 def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: RunLog) -> None:
     """Score the test part: metrics with patient-bootstrap CIs (and the oracle's on simulated cohorts), the
-    per-ECG predictions, the evaluation artifacts and Grad-CAM maps."""
+    per-ECG predictions, the evaluation artifacts and the ECGs the report explains with Grad-CAM."""
     from bench.harness.train import predict_outputs
 
     part = data.parts["test"]
@@ -294,7 +294,7 @@ def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: R
     oracle = None if data.cohort.oracle is None else data.cohort.oracle.iloc[part.rows]
     scores, evaluation = score_part(cell, data.task, part.records, outputs, oracle, log)
     score_clinical(cell, data, inputs, model, device, scores, evaluation, oracle, log)
-    _log_gradcam(cell, log, model, inputs.rep.kind, inputs.features, part, data.task)
+    _store_gradcam_ecgs(cell, log, inputs.rep.kind, data.cohort, part)
 
 
 def score_clinical(cell: Cell, data: CellData, inputs: Inputs, model, device, test_scores: pd.DataFrame,
@@ -390,19 +390,14 @@ def log_data_and_model(cell: Cell, ctx: RunContext, data: CellData, inputs: Inpu
                           data.parts["train"].rows)
 
 
-def _log_gradcam(cell: Cell, log: RunLog, model, kind: str, features: np.ndarray, part: Part, task) -> None:
+def _store_gradcam_ecgs(cell: Cell, log: RunLog, kind: str, cohort, part: Part) -> None:
+    """The first `[eval] gradcam_ecgs` test ECGs, stored for the report to explain with the logged model
+    (bench/harness/gradcam.py): making the maps here would cost seconds of the cell's overhead."""
     n = int(cell.eval.get("gradcam_ecgs") or 0)
     if n <= 0 or kind == "vector" or len(part) == 0:
         return
-    from bench.harness.gradcam import save_gradcam_figures
-    from bench.harness.train import _read_rows, as_input
+    from bench.harness.gradcam import ARTIFACT_DIR, ECGS, store_gradcam_ecgs
 
-    head, target = task.gradcam_target()
     take = np.arange(min(n, len(part)))
-    x = as_input(_read_rows(features, part.rows[take]), next(model.parameters()).device)
-    out_dir = log.tmp / "gradcam"
-    out_dir.mkdir(exist_ok=True)
-    paths = save_gradcam_figures(model, x, part.records["ecg_id"].astype(str).iloc[take].tolist(), head, out_dir,
-                                 kind, target_index=target)
-    for p in paths:
-        log.file(p, "gradcam")
+    path = store_gradcam_ecgs(log.tmp / ECGS, part.records["ecg_id"].iloc[take], cohort.signals[part.rows[take]])
+    log.file(path, ARTIFACT_DIR)

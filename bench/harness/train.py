@@ -27,9 +27,6 @@ def as_input(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     return to_model_input(torch.from_numpy(np.ascontiguousarray(batch)), device)
 
 
-_read_rows = read_rows  # the name Grad-CAM logging in runner.py imports
-
-
 def autocast_dtype(device: torch.device, amp: bool = True) -> torch.dtype | None:
     """The mixed-precision dtype for `device`, or None for float32: bfloat16 on GPUs that have it (no loss
     scaling needed), float16 on older ones; never on CPU (CPU metrics stay float32 and reproducible)."""

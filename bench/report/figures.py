@@ -3,7 +3,8 @@
 - `accuracy_vs_compute`: primary metric against FLOPs per ECG per task, with the Pareto front;
 - `resolution_sweep`: metric, FLOPs and training time against the rendered image width, with the best matrix model
   and the full and fQRS-blind oracles (simulated cohorts) as references;
-- `gradcam_montage`: the Grad-CAM maps the runs logged, one tile per representation x model;
+- `gradcam_montage`: Grad-CAM maps, one tile per representation x model, made from the runs' stored models and ECGs
+  (bench/harness/gradcam.py) the first time, then read from the runs; a pair without maps is named with the reason;
 - the curve figures (calibration, ROC, Kaplan-Meier vs predicted) are in `bench.report.curves`.
 """
 from __future__ import annotations
@@ -182,43 +183,62 @@ def _sweep_oracles(rs: RunSet, rows: pd.DataFrame, task: str) -> tuple[float, fl
     return o["full"], o["blind"]
 
 
-def gradcam_tiles(rs: RunSet, per_pair: int = 1) -> list[tuple[str, Path]]:
-    """(title, local PNG) of the Grad-CAM maps of the first task whose runs logged any: per representation x model,
-    the lowest seed that has maps, its first `per_pair` maps (sorted by name)."""
+def gradcam_tiles(rs: RunSet, per_pair: int = 1) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(tiles, missing) for the first task with Grad-CAM maps. Tiles: (title, local PNG), per representation x
+    model that is not on feature vectors, from the lowest seed whose run has maps, its first `per_pair` (sorted by
+    name). A run without maps yet gets them from its stored model and ECGs (logged to the run, so made once).
+    Missing: one line per pair whose runs have no maps, with the reason (e.g. `[eval] log_model = false`)."""
     from mlflow import MlflowClient
 
+    from bench.base.errors import TrackedModelError
+    from bench.harness.gradcam import ARTIFACT_DIR, log_run_gradcam
     from bench.report.artifacts import download_dir
 
     client = MlflowClient(rs.tracking_uri)
+    first_missing: list[str] | None = None
     for task in rs.tasks:
-        tiles = []
-        runs = rs.runs[rs.runs["task"] == task].sort_values(["representation", "model", "seed"], kind="mergesort")
+        tiles, missing = [], []
+        runs = rs.runs[(rs.runs["task"] == task) & (rs.runs["rep_kind"] != "vector")]
+        runs = runs.sort_values(["representation", "model", "seed"], kind="mergesort")
         for (rep, model), rows in runs.groupby(["representation", "model"], sort=True):
+            reason = ""
             for rid, seed in zip(rows["run_id"], rows["seed"]):
-                pngs = sorted(a.path for a in client.list_artifacts(rid, "gradcam") if a.path.endswith(".png"))
-                if pngs:
-                    local = Path(download_dir(rs.tracking_uri, rid, "gradcam"))
-                    tiles += [(f"{task}: {rep} / {model} (seed {seed})", local / Path(p).name)
-                              for p in pngs[:per_pair]]
-                    break
+                pngs = sorted(a.path for a in client.list_artifacts(rid, ARTIFACT_DIR) if a.path.endswith(".png"))
+                if not pngs:
+                    try:
+                        pngs = sorted(log_run_gradcam(client, rid))
+                    except TrackedModelError as e:
+                        reason = reason or str(e).split(": ", 1)[-1]
+                        continue
+                local = Path(download_dir(rs.tracking_uri, rid, ARTIFACT_DIR))
+                tiles += [(f"{task}: {rep} / {model} (seed {seed})", local / Path(p).name) for p in pngs[:per_pair]]
+                break
+            else:
+                missing.append(f"{task}: {rep} / {model}: {reason}")
         if tiles:
-            return tiles
-    return []
+            return tiles, missing
+        first_missing = missing if first_missing is None else first_missing
+    return [], first_missing or []
 
 
 @styled
 def gradcam_montage(rs: RunSet, out_dir: Path) -> list[Path]:
+    import textwrap
+
     import matplotlib.image as mpimg
 
-    tiles = gradcam_tiles(rs)
+    tiles, missing = gradcam_tiles(rs)
     fig, axes = new_figure(max(1, len(tiles)), ncols=2 if len(tiles) <= 4 else 3, panel=(6.0, 5.2))
     for ax, (title, path) in zip(axes, tiles):
         ax.imshow(mpimg.imread(str(path)))
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     if not tiles:
-        axes[0].text(0.5, 0.5, "missing: no run logged Grad-CAM maps", ha="center", va="center", color="firebrick")
+        axes[0].text(0.5, 0.5, "missing: no run has Grad-CAM maps", ha="center", va="center", color="firebrick")
         axes[0].axis("off")
+    if missing:
+        fig.supxlabel("\n".join(textwrap.fill(f"missing: {m}", 110) for m in missing), fontsize=8,
+                      color="firebrick")
     fig.suptitle("Grad-CAM: where each model looks (first test ECG)")
     return save(fig, out_dir, "gradcam_montage")
 
