@@ -26,7 +26,8 @@ class InputContract(Mapping):
 
     `mean`/`std` are per-channel constants the model subtracts/divides inside `forward` (None: the model applies
     none). `weights` names the file (or `timm:<name>` for timm's cache) the initial weights came from, None for
-    random init.
+    random init. `pretrained_source`: none (random init asked for), file, timm-cache, download, or absent (weights
+    asked for but not found, random init instead), so a run says when it trained from scratch against its config.
     """
 
     kind: str
@@ -35,6 +36,7 @@ class InputContract(Mapping):
     std: tuple[float, ...] | None = None
     pretrained: bool = False
     weights: str | None = None
+    pretrained_source: str = "none"
 
     def as_params(self) -> dict[str, object]:
         """Flat, loggable view (MLflow params are strings; tuples become 'a x b')."""
@@ -45,6 +47,7 @@ class InputContract(Mapping):
             "input_std": "none" if self.std is None else ",".join(f"{s:g}" for s in self.std),
             "pretrained": bool(self.pretrained),
             "weights": self.weights or "none",
+            "pretrained_source": self.pretrained_source,
         }
 
     def __getitem__(self, key: str):

@@ -1,7 +1,7 @@
 """1D twin of the ResNet family: the timm layout (stem, four stages, same blocks per depth, same widths) with Conv1d.
 
 It is the control that separates representation from architecture: the same depth and width on the (12, 5000)
-signal as `resnet152` on the rendered image. Hand-written because timm and torchvision build 2D ResNets only; the
+signal as `resnet2d` on the rendered image. Hand-written because timm and torchvision build 2D ResNets only; the
 module mirrors timm's ResNet (stride-2 7-tap stem + max pool, stride on the 3-tap conv, 1x1 projection shortcuts,
 zero-initialised last BatchNorm of each block, Kaiming fan-out init) so the twins differ in dimensionality only.
 """

@@ -67,7 +67,7 @@ def trained_2d():
     rng = np.random.default_rng(1)
     x, y, _ = _square_images(192, 64, rng)
     torch.manual_seed(0)
-    model = MODELS.get("resnet152")((3, 64, 64), {"mi": 1}, depth=18, width=0.25)
+    model = MODELS.get("resnet2d")((3, 64, 64), {"mi": 1}, depth=18, width=0.25)
     acc = _train(model, x, y, epochs=3)
     assert acc > 0.9, f"precondition: the 2D model did not learn the planted square (train accuracy {acc:.2f})"
     return model

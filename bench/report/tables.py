@@ -3,7 +3,7 @@
 - `leaderboard_<task>`: representation x model -> primary metric [95 % CI] on the test split (K folds: pooled
   out-of-fold predictions) and on each external cohort, side by side; calibration, test patients;
 - `compute`: parameters, FLOPs per ECG, train / GPU time, peak memory, representation and inference cost;
-- `matrix_vs_image`: per task, best image model vs best matrix model, and the ResNet-152 (image) vs its 1D twin
+- `matrix_vs_image`: per task, best image model vs best matrix model, and the 2D ResNet (image) vs its 1D twin
   at equal depth: paired difference [CI], DeLong p, compute ratios;
 - `oracle_gap`: on simulated cohorts, each model's metric minus the oracle's.
 A cell with no finished run reads 'missing' in every column; a metric that does not apply reads 'n/a'.
@@ -26,8 +26,8 @@ CALIBRATION_PREFIXES = ("ece", "brier", "calib", "ici")
 COMPUTE = ["compute/params", "compute/flops_per_ecg", "compute/train_s", "compute/gpu_s", "compute/peak_gpu_mb",
            "compute/peak_rss_mb", "compute/repr_ms_per_ecg", "compute/repr_bytes_per_ecg", "compute/infer_ms_per_ecg"]
 #: (1D model, 2D model) registry names compared at equal `depth`: the control separating representation from
-#: architecture (DESIGN.md, "Models").
-TWIN_PAIRS = [("resnet1d", "resnet152")]
+#: architecture (DESIGN.md, "Models"). `resnet152` is the 2D ResNet's name in runs stored before it became `resnet2d`.
+TWIN_PAIRS = [("resnet1d", "resnet2d"), ("resnet1d", "resnet152")]
 
 
 def test_metrics(rs: RunSet) -> list[str]:
