@@ -16,8 +16,8 @@ class Raw(Representation):
 
     normalise: "none" (the default: millivolts as recorded, so absolute voltage such as low QRS voltage reaches the
     model, as it reaches an image model through the 10 mm/mV print), "ecg" (ECG-AI: one mean and standard deviation
-    over all leads and samples of each ECG, which erases absolute voltage) or "lead" (each lead on its own). The
-    sequence models put a BatchNorm right after their first convolution, so they need no fixed input scaling.
+    over all leads and samples of each ECG, which erases absolute voltage) or "lead" (each lead on its own). Input
+    scaling for millivolts lives in the models (a fixed 0.2 mV, `ECG_MV_STD` in models/_contract.py), not here.
     Nothing is fitted, so no statistic crosses splits.
     leads: the leads kept, in the standard order (e.g. ["I"] or the 8 independent leads; default all 12); "ecg"
     normalisation then pools the kept leads only.
