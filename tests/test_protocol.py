@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 
 import pytest
 import torch
@@ -141,8 +142,7 @@ params = {{ depth = 18, pretrained = "{absent}", if_absent = "scratch" }}
     by_model = {r.data.tags["model"]: r for r in runs}
     assert {r.info.status for r in runs} == {"FINISHED"}, {m: r.data.tags.get("status_reason") for m, r in
                                                           by_model.items()}
-    mlp = by_model["mlp"].data.params
-    assert mlp["representation.params.n_components"] == "8" and mlp["model_contract.input_shape"] == "32"
-    resnet = by_model["resnet2d-18-imagenet"].data.params
-    assert resnet["model_contract.pretrained_source"] == "absent"
-    assert resnet["model_contract.pretrained"] in ("false", "False")
+    mlp = {k: json.loads(v) for k, v in by_model["mlp"].data.params.items()}  # params are logged as JSON text
+    assert mlp["representation.params.n_components"] == 8 and mlp["model_contract.input_shape"] == "32"
+    resnet = {k: json.loads(v) for k, v in by_model["resnet2d-18-imagenet"].data.params.items()}
+    assert resnet["model_contract.pretrained_source"] == "absent" and resnet["model_contract.pretrained"] is False
