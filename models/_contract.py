@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
+from torch import nn
+
 from bench.base.errors import ModelError
 
 #: Number of dimensions of one ECG's model input, per representation kind.
@@ -16,6 +19,11 @@ KIND_NDIM = {"sequence": 2, "image": 3, "vector": 1}
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: A typical standard deviation of a 12-lead ECG in mV over all leads and samples (simulated cohort: 0.14-0.26 mV,
+#: 5-95 %). The 1D models divide their input by it, so `raw` in millivolts reaches the first BatchNorm at about unit
+#: variance: its running statistics start at 1 and, after the few steps of a short run, would otherwise still be
+#: several times too large for millivolt inputs at evaluation.
+ECG_MV_STD = (0.2,)
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,10 @@ class InputContract(Mapping):
     It reads as a mapping of its loggable params (`as_params()`), so `dict(model.input_contract)` is what a run logs.
 
     `mean`/`std` are per-channel constants the model subtracts/divides inside `forward` (None: the model applies
-    none). `weights` names the file (or `timm:<name>` for timm's cache) the initial weights came from, None for
-    random init.
+    none; a single value applies to every channel). `weights` names the file (or `timm:<name>` for timm's cache)
+    the initial weights came from, None for random init. `pretrained_source`: none (random init asked for), file,
+    timm-cache, download, or absent (weights asked for but not found, random init instead), so a run says when it
+    trained from scratch against its config.
     """
 
     kind: str
@@ -35,6 +45,7 @@ class InputContract(Mapping):
     std: tuple[float, ...] | None = None
     pretrained: bool = False
     weights: str | None = None
+    pretrained_source: str = "none"
 
     def as_params(self) -> dict[str, object]:
         """Flat, loggable view (MLflow params are strings; tuples become 'a x b')."""
@@ -45,6 +56,7 @@ class InputContract(Mapping):
             "input_std": "none" if self.std is None else ",".join(f"{s:g}" for s in self.std),
             "pretrained": bool(self.pretrained),
             "weights": self.weights or "none",
+            "pretrained_source": self.pretrained_source,
         }
 
     def __getitem__(self, key: str):
@@ -55,6 +67,17 @@ class InputContract(Mapping):
 
     def __len__(self) -> int:
         return len(self.as_params())
+
+
+class InputScale(nn.Module):
+    """x / std, a fixed constant (a buffer outside the state dict): the 1D models' millivolt input scaling."""
+
+    def __init__(self, std: tuple[float, ...] = ECG_MV_STD):
+        super().__init__()
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1), persistent=False)
+
+    def forward(self, x):
+        return x / self.std
 
 
 def check_input_shape(model: str, input_shape, accepts: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:

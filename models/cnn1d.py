@@ -10,7 +10,7 @@ from torch import nn
 
 from bench.base.errors import ModelError
 from models.base import register_model
-from models._contract import InputContract, check_input_shape
+from models._contract import ECG_MV_STD, InputContract, InputScale, check_input_shape
 from models._heads import MultiHeadModel
 
 
@@ -30,7 +30,7 @@ class ConvPoolBlock(nn.Module):
         return self.pool(self.convs(x))
 
 
-@register_model("cnn1d", accepts=("sequence",))
+@register_model("cnn1d", accepts=("sequence",), version="2")  # 2: input / ECG_MV_STD
 def cnn1d(input_shape, heads, *, channels=(32, 32, 64, 64, 128), kernel_size: int = 15, convs_per_block: int = 2,
           pool: int = 4, dense=(64, 32), dropout: float = 0.2) -> nn.Module:
     """ECG-AI 1D CNN: len(channels) conv+pool blocks, flatten, dense layers, then one Linear per head.
@@ -57,8 +57,10 @@ def cnn1d(input_shape, heads, *, channels=(32, 32, 64, 64, 128), kernel_size: in
         dense_layers += [nn.Linear(width, int(units)), nn.ReLU(), nn.Dropout(dropout)]
         width = int(units)
     backbone = nn.Sequential()
+    backbone.add_module("scale", InputScale())
     backbone.add_module("features", blocks)
     backbone.add_module("dense", nn.Sequential(*dense_layers))
     last = f"block{len(channels)}"
-    return MultiHeadModel(backbone, width, heads, contract=InputContract("sequence", shape),
+    return MultiHeadModel(backbone, width, heads,
+                          contract=InputContract("sequence", shape, std=ECG_MV_STD),
                           gradcam_layer=f"backbone.features.{last}.convs")

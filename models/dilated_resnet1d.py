@@ -12,7 +12,7 @@ from torch import nn
 
 from bench.base.errors import ModelError
 from models.base import register_model
-from models._contract import InputContract, check_input_shape
+from models._contract import ECG_MV_STD, InputContract, InputScale, check_input_shape
 from models._heads import MultiHeadModel
 
 
@@ -37,6 +37,7 @@ class DilatedResNet1d(nn.Module):
     def __init__(self, n_leads: int, *, front_filters: int, front_kernel: int, front_stride: int, width: int,
                  stages: int, dilations, kernel_size: int, dropout: float):
         super().__init__()
+        self.scale = InputScale()
         # groups=n_leads: each lead gets its own filter bank, as in the paper's per-lead front-end.
         self.front = nn.Conv1d(n_leads, n_leads * front_filters, front_kernel, stride=front_stride,
                                padding=front_kernel // 2, groups=n_leads, bias=False)
@@ -53,11 +54,11 @@ class DilatedResNet1d(nn.Module):
         self.num_features = width
 
     def forward(self, x):
-        x = self.head_norm(self.stages(self.mix(self.front(x))))
+        x = self.head_norm(self.stages(self.mix(self.front(self.scale(x)))))
         return self.pool(x).flatten(1)
 
 
-@register_model("dilated_resnet1d", accepts=("sequence",))
+@register_model("dilated_resnet1d", accepts=("sequence",), version="2")  # 2: input / ECG_MV_STD
 def dilated_resnet1d(input_shape, heads, *, front_filters: int = 8, front_kernel: int = 25, front_stride: int = 4,
                      width: int = 32, stages: int = 3, dilations=(1, 2, 4, 8), kernel_size: int = 5,
                      dropout: float = 0.1) -> nn.Module:
@@ -69,5 +70,6 @@ def dilated_resnet1d(input_shape, heads, *, front_filters: int = 8, front_kernel
     body = DilatedResNet1d(shape[0], front_filters=front_filters, front_kernel=front_kernel,
                            front_stride=front_stride, width=width, stages=stages, dilations=tuple(dilations),
                            kernel_size=kernel_size, dropout=dropout)
-    return MultiHeadModel(body, body.num_features, heads, contract=InputContract("sequence", shape),
+    return MultiHeadModel(body, body.num_features, heads,
+                          contract=InputContract("sequence", shape, std=ECG_MV_STD),
                           gradcam_layer="backbone.head_norm")

@@ -1,7 +1,7 @@
 """1D twin of the ResNet family: the timm layout (stem, four stages, same blocks per depth, same widths) with Conv1d.
 
 It is the control that separates representation from architecture: the same depth and width on the (12, 5000)
-signal as `resnet152` on the rendered image. Hand-written because timm and torchvision build 2D ResNets only; the
+signal as `resnet2d` on the rendered image. Hand-written because timm and torchvision build 2D ResNets only; the
 module mirrors timm's ResNet (stride-2 7-tap stem + max pool, stride on the 3-tap conv, 1x1 projection shortcuts,
 zero-initialised last BatchNorm of each block, Kaiming fan-out init) so the twins differ in dimensionality only.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from models.base import register_model
-from models._contract import InputContract, check_input_shape
+from models._contract import ECG_MV_STD, InputContract, InputScale, check_input_shape
 from models._heads import MultiHeadModel
 from models._resnet_layout import resnet_layout
 
@@ -79,6 +79,7 @@ class ResNet1d(nn.Module):
                  stem_kernel: int = 7, kernel_size: int = 3):
         super().__init__()
         block_cls = BasicBlock1d if block == "basic" else Bottleneck1d
+        self.scale = InputScale()
         self.conv1 = nn.Conv1d(in_chans, stem_width, stem_kernel, stride=2, padding=stem_kernel // 2, bias=False)
         self.bn1, self.act1 = _bn_act(stem_width)
         self.maxpool = nn.MaxPool1d(3, stride=2, padding=1)
@@ -106,17 +107,18 @@ class ResNet1d(nn.Module):
                 nn.init.zeros_(m.last_bn().weight)
 
     def forward(self, x):
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.act1(self.bn1(self.conv1(self.scale(x)))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.global_pool(x).flatten(1)
 
 
-@register_model("resnet1d", accepts=("sequence",))
+@register_model("resnet1d", accepts=("sequence",), version="2")  # 2: input / ECG_MV_STD
 def resnet1d(input_shape, heads, *, depth: int = 152, width: float = 1.0, stem_kernel: int = 7,
              kernel_size: int = 3) -> nn.Module:
     """ResNet-`depth` (18/34/50/101/152) with Conv1d, stage widths x `width`; input (leads, samples)."""
     _, shape = check_input_shape("resnet1d", input_shape, ("sequence",))
     block, layers, channels, stem = resnet_layout("resnet1d", depth, width)
     body = ResNet1d(block, layers, channels, stem, shape[0], stem_kernel=stem_kernel, kernel_size=kernel_size)
-    return MultiHeadModel(body, body.num_features, heads, contract=InputContract("sequence", shape),
+    return MultiHeadModel(body, body.num_features, heads,
+                          contract=InputContract("sequence", shape, std=ECG_MV_STD),
                           gradcam_layer="backbone.layer4")

@@ -14,15 +14,18 @@ NORMALISATIONS = ("ecg", "lead", "none")
 class Raw(Representation):
     """The signal in mV, optionally z-scored per ECG.
 
-    normalise: "ecg" (ECG-AI: one mean and standard deviation over all leads and samples of each ECG), "lead" (each
-    lead on its own) or "none" (millivolts as recorded). Nothing is fitted, so no statistic crosses splits.
+    normalise: "none" (the default: millivolts as recorded, so absolute voltage such as low QRS voltage reaches the
+    model, as it reaches an image model through the 10 mm/mV print), "ecg" (ECG-AI: one mean and standard deviation
+    over all leads and samples of each ECG, which erases absolute voltage) or "lead" (each lead on its own). Input
+    scaling for millivolts lives in the models (a fixed 0.2 mV, `ECG_MV_STD` in models/_contract.py), not here.
+    Nothing is fitted, so no statistic crosses splits.
     leads: the leads kept, in the standard order (e.g. ["I"] or the 8 independent leads; default all 12); "ecg"
     normalisation then pools the kept leads only.
     """
 
-    version = "1"
+    version = "2"  # 2: default normalise "ecg" -> "none"
 
-    def __init__(self, *, normalise: str = "ecg", eps: float = 1e-6, leads: list[str] | None = None):
+    def __init__(self, *, normalise: str = "none", eps: float = 1e-6, leads: list[str] | None = None):
         self.normalise = normalise
         self.eps = eps
         self.leads = leads

@@ -39,7 +39,7 @@ if [ "$device" = cuda ]; then
   resnet_rep='name = "image"
 label = "image@512"
 params = { width = 512 }'
-  resnet_model='name = "resnet152"
+  resnet_model='name = "resnet2d"
 params = { depth = 152, width = 1.0 }'
 else
   smoke_args=(--source "synthetic:30,seed=11" --max-cells 2)
@@ -47,8 +47,8 @@ else
   resnet_rep='name = "image"
 label = "image@64"
 params = { width = 64 }'
-  resnet_model='name = "resnet152"
-label = "resnet152-depth18-x0.25"
+  resnet_model='name = "resnet2d"
+label = "resnet2d-18-x0.25"
 params = { depth = 18, width = 0.25 }'
 fi
 

@@ -19,6 +19,9 @@ A task is a class registered with `@register_task(name)`; `__init__` stores keyw
 - `oracle_scores(oracle) -> score columns` from a simulated cohort's oracle table (None if not applicable).
 - `positives(records) -> {label: count}`: positive labels among rows `select` kept (`data check` reports them).
 - `version`: bumped when the task's output changes (part of the cell key); `sources`: source schemes that can feed it.
+- `representation_defaults`: {representation name: params} the task's protocol uses (e.g. 8 principal components for
+  MI localisation); the harness puts them under the grid's own params when it expands cells, so they are part of the
+  cell's config, logged params and key, and a grid that sets the param wins.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ class Task:
     #: Source schemes (`synthetic`, `ptbxl`, `ptb`, `folder`, ...) whose cohorts can carry this task's labels; a grid
     #: pairing the task with any other source is refused when it loads.
     sources: ClassVar[frozenset[str]] = frozenset()
+    #: Representation params of the task's protocol, by representation name, under the grid's explicit params.
+    representation_defaults: ClassVar[dict[str, dict[str, object]]] = {}
     #: Score columns that are absolute risks comparable with the oracle's (`test/ece_vs_oracle`).
     risk_columns: ClassVar[tuple[str, ...]] = ("score",)
 

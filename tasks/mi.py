@@ -63,6 +63,8 @@ class MITerritory(PlannedTask):
 
     heads = {"territory": len(MI_TERRITORIES)}
     primary_metric = "macro_auroc"
+    #: the MI paper's DWT-PCA features keep 8 principal components for localisation (7 for detection)
+    representation_defaults = {"dwt_pca": {"n_components": 8}}
     risk_columns = tuple(f"p_{t}" for t in MI_TERRITORIES)
 
     def select(self, records: pd.DataFrame) -> np.ndarray:

@@ -51,7 +51,7 @@ def test_keys(tmp_path, cohort):
 
     base = key(Raw())
     assert key(Raw()) == base
-    assert key(Raw(normalise="none")) != base  # parameters
+    assert key(Raw(normalise="ecg")) != base  # parameters
     assert key(Raw(), fp="other") != base  # cohort
     assert key(Raw(), train=np.arange(1, 3)) == base  # nothing fitted: the split does not matter
     img = key(PaperImage(width=64))

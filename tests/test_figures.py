@@ -68,7 +68,7 @@ def test_gradcam_tiles_come_from_the_runs(grid_runs):  # noqa: F811
     tiles, missing = gradcam_tiles(load_runs(grid_runs["uri"], EXPERIMENT))
     titles = [t for t, _ in tiles]
     # one tile per representation x model with maps (mlp on DWT-PCA features logs none), lowest seed
-    assert titles == ["mi: image@128 / resnet152 (seed 0)", "mi: image@64 / resnet152 (seed 0)",
+    assert titles == ["mi: image@128 / resnet2d (seed 0)", "mi: image@64 / resnet2d (seed 0)",
                       "mi: raw / cnn1d (seed 0)", "mi: raw / resnet1d (seed 0)"]
     assert all(p.is_file() and p.suffix == ".png" for _, p in tiles)
     assert missing == []

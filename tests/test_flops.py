@@ -12,7 +12,7 @@ from bench.harness.flops import count_params, flops_per_ecg
 from models import MODELS
 
 SMALL = {"sequence": (12, 2000), "image": (3, 64, 128), "vector": (28,)}
-CPU_PARAMS = {"resnet152": {"depth": 18, "width": 0.25}, "resnet1d": {"depth": 18, "width": 0.25}}
+CPU_PARAMS = {"resnet2d": {"depth": 18, "width": 0.25}, "resnet1d": {"depth": 18, "width": 0.25}}
 
 
 def test_count_params_hand_worked():
@@ -65,6 +65,6 @@ def test_flops_match_an_independent_count(name):
 
 def test_resnet18_matches_the_published_figure():
     """timm lists resnet18 at 1.82 GMACs for 224 x 224 (3.64 GFLOPs); our heads replace its 1000-class fc."""
-    model = MODELS.get("resnet152")((3, 224, 224), {"y": 1}, depth=18)
+    model = MODELS.get("resnet2d")((3, 224, 224), {"y": 1}, depth=18)
     assert flops_per_ecg(model, (3, 224, 224)) / 1e9 == pytest.approx(2 * 1.82, rel=0.01)
     assert count_params(model) == pytest.approx(11.69e6 - 513e3, rel=0.01)  # timm's 11.69 M minus its fc

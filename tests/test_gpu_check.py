@@ -17,7 +17,7 @@ def test_dry_run_reports_every_cell_without_gpu_figures(tmp_path):
     report = proc.stdout[proc.stdout.rindex("train ECG/s"):]  # the per-cell table printed last
     rows = [line.split() for line in report.splitlines() if "FINISHED" in line.split()]
     cells = [r[0] for r in rows]
-    assert len(cells) == 3 and sum("resnet152-depth18-x0.25" in c for c in cells) == 1, proc.stdout
+    assert len(cells) == 3 and sum("resnet2d-18-x0.25" in c for c in cells) == 1, proc.stdout
     for r in rows:
         assert float(r[2]) > 0 and float(r[3]) > 0  # train ECG/s and train s, measured
         assert r[4:8] == ["n/a", "(cpu)", "n/a", "(cpu)"]  # GPU columns are never filled on a CPU run

@@ -68,7 +68,7 @@ def trained_2d():
     rng = np.random.default_rng(1)
     x, y, _ = _square_images(192, 64, rng)
     torch.manual_seed(0)
-    model = MODELS.get("resnet152")((3, 64, 64), {"mi": 1}, depth=18, width=0.25)
+    model = MODELS.get("resnet2d")((3, 64, 64), {"mi": 1}, depth=18, width=0.25)
     acc = _train(model, x, y, epochs=3)
     assert acc > 0.9, f"precondition: the 2D model did not learn the planted square (train accuracy {acc:.2f})"
     return model
@@ -170,7 +170,7 @@ params = { width = 64 }
 name = "cnn1d"
 params = { channels = [8, 8], pool = 2 }
 [[models]]
-name = "resnet152"
+name = "resnet2d"
 params = { depth = 18, width = 0.25 }
 """
 
@@ -219,7 +219,7 @@ def test_maps_from_the_stored_model_are_the_in_cell_maps(tmp_path, monkeypatch):
     from bench.report.runs import load_runs
 
     uri, in_cell = _run_stored_grid(tmp_path, monkeypatch, log_model=True)
-    assert sorted(in_cell) == ["mi/image@64/resnet152/s0", "mi/raw/cnn1d/s0"]
+    assert sorted(in_cell) == ["mi/image@64/resnet2d/s0", "mi/raw/cnn1d/s0"]
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("repbench-gradcam-stored").experiment_id])
     for run in runs:
@@ -237,7 +237,7 @@ def test_maps_from_the_stored_model_are_the_in_cell_maps(tmp_path, monkeypatch):
         for path, p in zip(logged, pngs_cell):
             assert open(client.download_artifacts(rid, path, str(tmp_path / rid)), "rb").read() == p.read_bytes()
     tiles, missing = gradcam_tiles(load_runs(uri, "repbench-gradcam-stored"))
-    assert [t for t, _ in tiles] == ["mi: image@64 / resnet152 (seed 0)", "mi: raw / cnn1d (seed 0)"]
+    assert [t for t, _ in tiles] == ["mi: image@64 / resnet2d (seed 0)", "mi: raw / cnn1d (seed 0)"]
     assert missing == []
 
 

@@ -46,7 +46,7 @@ INVALID = [
     ("unknown model param", ('name = "cnn1d"', 'name = "cnn1d"\nparams = { kernel = 5 }'),
      "models[0].params.kernel = 5: model 'cnn1d' has no parameter 'kernel' (did you mean kernel_size?"),
     ("representation param of the wrong kind", ('name = "raw"', 'name = "raw"\nparams = { normalise = 1 }'),
-     'representations[0].params.normalise = 1: must be a string (default "ecg")'),
+     'representations[0].params.normalise = 1: must be a string (default "none")'),
     ("unknown task param", ('name = "lvef"', 'name = "lvef"\nparams = { threshhold = 35 }'),
      "tasks[0].params.threshhold = 35: task 'lvef' has no parameter 'threshhold' (did you mean threshold?"),
     ("unknown model", ('name = "cnn1d"', 'name = "cnn1x"'), 'models[0].name = "cnn1x": unknown model \'cnn1x\'; did you '

@@ -135,7 +135,7 @@ def test_tiny_curves_run_gives_the_learning_curve_table_and_figure(tmp_path):
         out.getvalue()
     client = client_for(uri)
     runs = client.search_runs([client.get_experiment_by_name("repbench-curves").experiment_id])
-    assert len(runs) == 2 * 2  # MI x (raw/dilated_resnet1d, image@128/resnet152) x sizes 20, 40
+    assert len(runs) == 2 * 2  # MI x (raw/dilated_resnet1d, image@128/resnet2d) x sizes 20, 40
     for r in runs:
         size = int(r.data.tags["train_size"])
         assert r.data.metrics["data/n_train_patients"] == size
@@ -168,6 +168,6 @@ def test_builtin_curves_and_leak_grids_load():
     curves = load_grid("curves").expand()[0]
     assert sorted({c.train_size for c in curves}) == [500, 1000, 2000, 4000] and len(curves) == 16
     assert {(c.representation.id, c.model.id) for c in curves} == {("raw", "dilated_resnet1d"),
-                                                                   ("image@128", "resnet152")}
+                                                                   ("image@128", "resnet2d")}
     leak = load_grid("leak").expand()[0]
     assert sorted(c.leaky for c in leak) == [False] * 12 + [True] * 12

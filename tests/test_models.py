@@ -36,7 +36,7 @@ def _build(name: str, kind: str, seed: int):
 
 
 def test_registry_holds_the_planned_models():
-    assert {"cnn1d", "resnet152", "resnet1d", "dilated_resnet1d", "mlp"} <= set(MODELS.names())
+    assert {"cnn1d", "resnet2d", "resnet1d", "dilated_resnet1d", "mlp"} <= set(MODELS.names())
     for entry in MODELS:
         assert entry.info["accepts"] and set(entry.info["accepts"]) <= set(KIND_NDIM), entry.name
 
@@ -98,8 +98,8 @@ def test_heads_must_be_named_and_nonempty():
 
 
 def test_input_shape_checks_name_the_model():
-    with pytest.raises(ModelError, match="'resnet152': image input must have 3 channels"):
-        MODELS.get("resnet152")((1, 64, 64), HEADS)
+    with pytest.raises(ModelError, match="'resnet2d': image input must have 3 channels"):
+        MODELS.get("resnet2d")((1, 64, 64), HEADS)
     with pytest.raises(ModelError, match="'cnn1d': input length 100 is too short"):
         MODELS.get("cnn1d")((12, 100), HEADS)
     with pytest.raises(ModelError, match="'resnet1d': depth 19"):
@@ -107,14 +107,15 @@ def test_input_shape_checks_name_the_model():
 
 
 def test_contract_is_loggable():
-    params = dict(MODELS.get("resnet152")((3, 64, 96), HEADS, depth=18, width=0.25).input_contract)
+    params = dict(MODELS.get("resnet2d")((3, 64, 96), HEADS, depth=18, width=0.25).input_contract)
     assert params == {"input_kind": "image", "input_shape": "3x64x96", "input_mean": "0.485,0.456,0.406",
-                      "input_std": "0.229,0.224,0.225", "pretrained": False, "weights": "none"}
+                      "input_std": "0.229,0.224,0.225", "pretrained": False, "weights": "none",
+                      "pretrained_source": "none"}
 
 
 #: CPU-sized settings for the checks that do not need the defaults.
 SMALL = {"sequence": (12, 1000), "image": (3, 64, 64), "vector": (28,)}
-SMALL_PARAMS = {"resnet152": {"depth": 18, "width": 0.25}, "resnet1d": {"depth": 18, "width": 0.25},
+SMALL_PARAMS = {"resnet2d": {"depth": 18, "width": 0.25}, "resnet1d": {"depth": 18, "width": 0.25},
                 "cnn1d": {"pool": 2}}
 
 

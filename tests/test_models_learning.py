@@ -17,7 +17,7 @@ CPU_CASES = {
     "cnn1d": ("raw", {}, {"channels": (16, 16, 32, 32, 64), "convs_per_block": 1}, 2, 1e-3),
     "resnet1d": ("raw", {}, {"depth": 18, "width": 0.25}, 2, 1e-3),
     "dilated_resnet1d": ("raw", {}, {"width": 16, "stages": 2}, 2, 1e-3),
-    "resnet152": ("image", {"width": 128}, {"depth": 18, "width": 0.25}, 3, 3e-3),
+    "resnet2d": ("image", {"width": 128}, {"depth": 18, "width": 0.25}, 3, 3e-3),
     "mlp": ("dwt_pca", {}, {}, 10, 3e-3),  # an epoch is four steps of a 4.9k-parameter network
 }
 LIMB_LEADS = slice(0, 6)  # I, II, III, aVR, aVL, aVF

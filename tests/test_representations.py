@@ -50,13 +50,14 @@ def test_contract(name, signals):
 
 
 def test_raw_normalisations(signals):
-    z = Raw().transform(signals)
+    z = Raw(normalise="ecg").transform(signals)
     np.testing.assert_allclose(z.mean(axis=(1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(z.std(axis=(1, 2)), 1, atol=1e-3)
     lead = Raw(normalise="lead").transform(signals)
     np.testing.assert_allclose(lead.std(axis=2), 1, atol=1e-3)
     np.testing.assert_array_equal(Raw(normalise="none").transform(signals), signals)
-    flat = Raw().transform(np.zeros((1, 12, 5000), np.float32))
+    np.testing.assert_array_equal(Raw().transform(signals), signals)  # default: millivolts, absolute voltage kept
+    flat = Raw(normalise="ecg").transform(np.zeros((1, 12, 5000), np.float32))
     assert np.isfinite(flat).all()
     with pytest.raises(ValueError, match="normalise"):
         Raw(normalise="minmax").transform(signals)

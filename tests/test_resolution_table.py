@@ -1,5 +1,5 @@
 """The `resolution_sweep` table: one row per image model and width, from the runs of test_tables (realistic `mi`
-runs, image@64 and image@128 into resnet152, seed 2 of image@128 failed), with both oracles recomputed from the
+runs, image@64 and image@128 into resnet2d, seed 2 of image@128 failed), with both oracles recomputed from the
 runs' predictions on the same test ECGs."""
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ def test_resolution_sweep_rows_and_oracles(grid_runs, tmp_path):  # noqa: F811
 
     build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=60)
     csv = pd.read_csv(tmp_path / "tables" / "resolution_sweep.csv")
-    assert csv[["model", "width"]].values.tolist() == [["resnet152", 64], ["resnet152", 128]]
+    assert csv[["model", "width"]].values.tolist() == [["resnet2d", 64], ["resnet2d", 128]]
     truth, test = grid_runs["truth"], grid_runs["test"]
     for _, row in csv.iterrows():
         rep = f"image@{row['width']}"
-        vals = [a for (r, m, s), (_, a) in truth.items() if (r, m) == (rep, "resnet152")]
+        vals = [a for (r, m, s), (_, a) in truth.items() if (r, m) == (rep, "resnet2d")]
         assert math.isclose(row["value"], np.mean(vals), rel_tol=1e-5)
         assert row["value_lo"] < row["value"] < row["value_hi"]
     full = roc_auc_score(test["mi"], test["latent"])  # the oracle is monotone in the latent severity

@@ -29,12 +29,12 @@ N_PATIENTS, N_BOOT = 90, 60
 PAIRS = [
     ("raw", "tbl_matrix_test", None, "cnn1d", "cnn1d", None, 1.0, 0.29),
     ("raw", "tbl_matrix_test", None, "resnet1d", "resnet1d", 18, 1.2, 0.9),
-    ("image@64", "tbl_image_test", 64, "resnet152", "resnet152", 18, 1.6, 2.0),
-    ("image@128", "tbl_image_test", 128, "resnet152", "resnet152", 18, 1.7, 7.5),
+    ("image@64", "tbl_image_test", 64, "resnet2d", "resnet2d", 18, 1.6, 2.0),
+    ("image@128", "tbl_image_test", 128, "resnet2d", "resnet2d", 18, 1.7, 7.5),
     ("dwt_pca", "tbl_vector_test", None, "mlp", "mlp", None, 0.8, 0.0001),
 ]
 SEEDS = [0, 1, 2]
-FAILED = ("image@128", "resnet152", 2)  # ends FAILED
+FAILED = ("image@128", "resnet2d", 2)  # ends FAILED
 NEVER = ("dwt_pca", "mlp")  # no run at all for seed 1
 
 
@@ -61,8 +61,8 @@ def _test_set(rng):
 
 #: Each pair's validation AUROC (seed 0; + 0.001 per seed), ranked so that a choice on validation differs from the
 #: choice on these test sets (where image@64 and cnn1d score best).
-VAL_AUROC = {("raw", "cnn1d"): 0.70, ("raw", "resnet1d"): 0.74, ("image@64", "resnet152"): 0.75,
-             ("image@128", "resnet152"): 0.78, ("dwt_pca", "mlp"): 0.72}
+VAL_AUROC = {("raw", "cnn1d"): 0.70, ("raw", "resnet1d"): 0.74, ("image@64", "resnet2d"): 0.75,
+             ("image@128", "resnet2d"): 0.78, ("dwt_pca", "mlp"): 0.72}
 
 
 def _val_auroc(rep: str, model: str, seed: int) -> float:
@@ -177,7 +177,7 @@ def test_tables_aggregate_seeds_and_mark_missing(grid_runs, tmp_path):
         row = csv[(csv["representation"] == rep) & (csv["model"] == model)].iloc[0]
         assert math.isclose(float(row["test/auroc"]), np.mean(vals), rel_tol=1e-5)
         assert int(row["n_seeds"]) == len(vals)
-    assert "| image@128 | resnet152 |" in md and "2/3 (incomplete)" in md
+    assert "| image@128 | resnet2d |" in md and "2/3 (incomplete)" in md
     # rows are ordered best first
     order = csv["test/auroc"].astype(float).to_list()
     assert order == sorted(order, reverse=True)
@@ -207,9 +207,9 @@ def test_missing_cells_are_never_blank(grid_runs, tmp_path):
     client.set_terminated(run.info.run_id, "FAILED")
     # an image size whose only run failed: the twin comparison still names it (and its depth), values missing
     run2 = client.create_run(exp, tags={"cell_key": "k-fail2", "task": "mi", "representation": "image@256",
-                                        "model": "resnet152", "seed": "0", "grid": "tbl"})
+                                        "model": "resnet2d", "seed": "0", "grid": "tbl"})
     log_params(client, run2.info.run_id, {"task.name": "mi", "representation.name": "tbl_image_test",
-                                          "model.name": "resnet152", "model.params.depth": 18,
+                                          "model.name": "resnet2d", "model.params.depth": 18,
                                           "representation.params.width": 256})
     client.set_terminated(run2.info.run_id, "FAILED")
     try:
@@ -218,7 +218,7 @@ def test_missing_cells_are_never_blank(grid_runs, tmp_path):
         client.delete_run(run.info.run_id)
         client.delete_run(run2.info.run_id)
     mvi = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
-    row = next(line for line in mvi.splitlines() if "image@256 / resnet152" in line)
+    row = next(line for line in mvi.splitlines() if "image@256 / resnet2d" in line)
     assert "depth 18" in row and "raw / resnet1d" in row and row.count("missing") >= 8
     for p in (tmp_path / "tables").glob("*.md"):
         for line in p.read_text().splitlines():
@@ -254,10 +254,10 @@ def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
     build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=100)
     mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", dtype={"seeds": str})
     truth, test = grid_runs["truth"], grid_runs["test"]
-    twins = mvi[mvi["comparison"] == "resnet152 vs resnet1d, depth 18"]
-    twin = twins[(twins["image"] == "image@128 / resnet152") & (twins["matrix"] == "raw / resnet1d")].iloc[0]
+    twin = mvi[(mvi["image"] == "image@128 / resnet2d") & (mvi["matrix"] == "raw / resnet1d")].iloc[0]
+    assert twin["comparison"] == "resnet2d vs resnet1d, depth 18"
     assert twin["seeds"] == "0,1"  # seed 2 of image@128 failed: not paired
-    expect = np.mean([truth[("image@128", "resnet152", s)][1] - truth[("raw", "resnet1d", s)][1] for s in (0, 1)])
+    expect = np.mean([truth[("image@128", "resnet2d", s)][1] - truth[("raw", "resnet1d", s)][1] for s in (0, 1)])
     assert math.isclose(float(twin["diff"]), expect, rel_tol=1e-5)
     assert float(twin["diff_lo"]) < float(twin["diff"]) < float(twin["diff_hi"])
     # the patient-clustered AUROC test on each seed's predictions, the largest p reported
@@ -265,7 +265,7 @@ def test_matrix_vs_image_is_paired_on_predictions(grid_runs, tmp_path):
     ps = []
     for s in (0, 1):
         preds = []
-        for rep, model in (("image@128", "resnet152"), ("raw", "resnet1d")):
+        for rep, model in (("image@128", "resnet2d"), ("raw", "resnet1d")):
             path = client.download_artifacts(truth[(rep, model, s)][0], "predictions.csv", str(tmp_path))
             preds.append(pd.read_csv(path, dtype={"ecg_id": str}).set_index("ecg_id").loc[test["ecg_id"]])
         ps.append(clustered_auc_test(test["mi"].to_numpy(), preds[0]["score_score"], preds[1]["score_score"],
@@ -321,17 +321,17 @@ def test_train_time_ratio_comes_from_bench_timing_when_measured(grid_runs, tmp_p
     not time keeps the ratio of the runs' wall times, named as such."""
     from bench.report import build_report
 
-    pd.DataFrame([{"task": "mi", "image": "image@128 / resnet152", "matrix": "raw / resnet1d",
+    pd.DataFrame([{"task": "mi", "image": "image@128 / resnet2d", "matrix": "raw / resnet1d",
                    "image_ms_per_ecg": 6.0, "matrix_ms_per_ecg": 2.0, "ratio": 2.9, "ratio_min": 2.5,
                    "ratio_max": 3.4, "repeats": 5, "steps": 4, "n_ecgs": 64, "device": "cpu"}]
                  ).to_csv(tmp_path / "timing.csv", index=False)
     build_report(grid_runs["uri"], EXPERIMENT, tmp_path, figures=False, n_boot=30)
     mvi = pd.read_csv(tmp_path / "tables" / "matrix_vs_image.csv", na_values=["missing"])
     md = (tmp_path / "tables" / "matrix_vs_image.md").read_text()
-    timed = mvi[(mvi["image"] == "image@128 / resnet152") & (mvi["matrix"] == "raw / resnet1d")]
+    timed = mvi[(mvi["image"] == "image@128 / resnet2d") & (mvi["matrix"] == "raw / resnet1d")]
     assert (timed["train_time_ratio_same_process"] == 2.9).all()
     assert "2.90× [2.50, 3.40] (same process)" in md
-    other = mvi[mvi["image"] == "image@64 / resnet152"].iloc[0]
+    other = mvi[mvi["image"] == "image@64 / resnet2d"].iloc[0]
     assert pd.isna(other["train_time_ratio_same_process"])
     across = float(other["train_time_ratio_across_runs"])
     assert f"{across:.1f}× (across runs)" in md

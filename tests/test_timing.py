@@ -28,11 +28,11 @@ params = { width = 64 }
 [[models]]
 name = "cnn1d"
 [[models]]
-name = "resnet152"
+name = "resnet2d"
 label = "resnet2d_narrow"
 params = { depth = 18, width = 0.25 }
 [[models]]
-name = "resnet152"
+name = "resnet2d"
 label = "resnet2d_wide"
 params = { depth = 18, width = 1.0 }
 """

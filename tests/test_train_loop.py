@@ -117,6 +117,24 @@ def test_training_is_reproducible_and_keeps_the_best_epoch(cohort):
         torch.testing.assert_close(p1, p2, rtol=0, atol=0)
 
 
+def test_patience_zero_runs_every_epoch_and_returns_the_best_one(cohort):
+    """The PVC protocol (full grid): no early stopping, and the model handed back is the best validation epoch's."""
+    from bench.harness.train import _validate
+
+    features = _features(cohort, "raw")
+    task, records, split, _ = _mi_setup(cohort)
+    torch.manual_seed(2)
+    model = MODELS.get("cnn1d")(features.shape[1:], dict(task.heads))
+    res = _train(cohort, features, model, epochs=4, lr=3e-3)
+    assert len(res.history) == 4 and not res.stopped_early
+    aurocs = [h["val/auroc"] for h in res.history]
+    assert res.best_epoch == int(np.argmax(aurocs)) and res.best_val == max(aurocs)
+    val = split.parts(records, np.arange(len(records)), task.encode(records))["val"]
+    _, again = _validate(model, task, features, val.rows, val.records, val.targets, torch.device("cpu"), 64, None,
+                         False)
+    assert again == pytest.approx(res.best_val, abs=1e-6)
+
+
 def test_non_finite_loss_names_epoch_and_batch(cohort):
     features = np.array(_features(cohort, "raw"))
     features[:] = np.nan  # every ECG unreadable as numbers: the first batch's loss is NaN
@@ -131,7 +149,7 @@ def test_channels_last_image_model_trains_like_contiguous(cohort):
     histories = []
     for channels_last in (False, True):
         torch.manual_seed(2)
-        model = MODELS.get("resnet152")(features.shape[1:], dict(task.heads), depth=18, width=0.25)
+        model = MODELS.get("resnet2d")(features.shape[1:], dict(task.heads), depth=18, width=0.25)
         res = _train(cohort, features, model, epochs=1, channels_last=channels_last)
         assert _channels_last(model) is channels_last
         histories.append(res.history[0])

@@ -35,6 +35,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._package = package
         self._entries: dict[str, Entry[T]] = {}
+        self._renamed: dict[str, str] = {}  # former name -> the message naming its successor
         self._loaded = package is None
 
     def register(self, name: str, **info: Any) -> Callable[[T], T]:
@@ -56,8 +57,14 @@ class Registry(Generic[T]):
             if not mod.name.startswith("_") and mod.name != "base":
                 importlib.import_module(f"{self._package}.{mod.name}")
 
+    def rename(self, old: str, new: str, note: str = "") -> None:
+        """Record that entry `old` is now `new`: looking `old` up raises one line naming `new` (no silent alias)."""
+        self._renamed[old] = f"{self.kind} {old!r} was renamed {new!r}" + (f": {note}" if note else "")
+
     def entry(self, name: str) -> Entry[T]:
         self._load()
+        if name in self._renamed and name not in self._entries:
+            raise RegistryError(self._renamed[name])
         try:
             return self._entries[name]
         except KeyError:

@@ -110,6 +110,14 @@ class Cell:
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+def _with_defaults(entry: AxisEntry, defaults: dict[str, Any] | None) -> AxisEntry:
+    """The representation entry with a task's protocol params (`Task.representation_defaults`) under the grid's own
+    params, so the cell's config, logged params and key carry them; unchanged (same key) when there are none."""
+    if not defaults:
+        return entry
+    return AxisEntry(entry.name, {**defaults, **entry.params}, entry.label, entry.train)
+
+
 @dataclass(frozen=True)
 class Skipped:
     task: str
@@ -157,8 +165,9 @@ class Grid:
         cells: list[Cell] = []
         skipped: list[Skipped] = []
         for t in self.tasks:
-            TASKS.entry(t.name)
-            for r in self.representations:
+            task_defaults = TASKS.get(t.name).representation_defaults
+            for r_grid in self.representations:
+                r = _with_defaults(r_grid, task_defaults.get(r_grid.name))
                 kind = REPRESENTATIONS.entry(r.name).info["kind"]
                 for m in self.models:
                     accepts = MODELS.entry(m.name).info["accepts"]

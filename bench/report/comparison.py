@@ -21,7 +21,7 @@ from bench.report.writers import MISSING, NA, Table, fmt
 
 #: (1D model, 2D model) registry names compared at equal `depth`: the control separating representation from
 #: architecture (DESIGN.md, "Models").
-TWIN_PAIRS = [("resnet1d", "resnet152")]
+TWIN_PAIRS = [("resnet1d", "resnet2d"), ("resnet1d", "resnet152")]  # resnet152: runs stored before the rename
 DELTA = "Δ image − matrix [95% CI]"
 #: What `bench timing` writes and this table reads (bench/commands/timing.py).
 TIMING_COLUMNS = ("task", "image", "matrix", "ratio", "ratio_min", "ratio_max")
