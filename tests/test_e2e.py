@@ -179,7 +179,7 @@ def test_unknown_grid_and_entries_are_named(tmp_path):
 
 
 def test_builtin_grids_expand_to_compatible_cells():
-    for name in ("smoke", "small", "full"):
+    for name in ("smoke", "small", "full", "sweep"):
         grid = load_grid(name)
         cells, skipped = grid.expand()
         assert cells, name

@@ -16,17 +16,19 @@ import pytest
 from bench.base.bootstrap import bootstrap_indices, percentile_ci, resample_weights
 from bench.base.labels import labels_to_records
 from bench.base.metrics.classification import _auroc_batch, auroc
+from bench.data.simulator.config import SimConfig
 from bench.data.simulator.generate import plan_cohort, public_labels
 from bench.harness.splits import patient_split
 from tasks import TASKS
 
-N_PATIENTS, SEED = 1500, 1  # bench/grids/small.toml
+N_PATIENTS, SEED = 1500, 1  # bench/grids/small.toml and sweep.toml: synthetic:1500,seed=1,charge_af=1,af_5y_incidence=0.15
+SMALL_CONFIG = SimConfig(charge_af=True, af_5y_incidence=0.15)
 
 
 @pytest.fixture(scope="module")
 def small_cohort():
-    plan, oracle = plan_cohort(N_PATIENTS, SEED)
-    records = labels_to_records(public_labels(plan), where=f"synthetic:{N_PATIENTS},seed={SEED}")
+    plan, oracle = plan_cohort(N_PATIENTS, SEED, SMALL_CONFIG)
+    records = labels_to_records(public_labels(plan), where=f"synthetic:{N_PATIENTS},seed={SEED},charge_af=1")
     return plan, records, oracle, patient_split(records, val=0.15, test=0.25, seed=0)
 
 

@@ -155,7 +155,7 @@ def test_source_override_is_checked_against_the_tasks(tmp_path):
         load_grid(write(tmp_path, GRID), source="ptbxl:/data")
 
 
-@pytest.mark.parametrize("name", ["smoke", "small", "full"])
+@pytest.mark.parametrize("name", ["smoke", "small", "full", "medium", "sweep", "curves", "leak"])
 def test_builtin_grids_are_valid(name):
     grid = load_grid(name)
     assert grid.expand()[0]
