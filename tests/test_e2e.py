@@ -118,6 +118,7 @@ def test_grid_runs_resumes_and_isolates_failures(tmp_path, failing_model):
     status = {c["model"]: c["status"] for c in listing["cells"]}
     assert status == {"cnn1d": "done", "mlp": "done", failing_model: "failed"}
     assert len(listing["skipped"]) == 3
+    assert all(c["cell"] == f"{c['task']}/{c['representation']}/{c['model']}/s{c['seed']}" for c in listing["cells"])
     assert {"lvef"} <= {t["name"] for t in listing["tasks"]}
 
 

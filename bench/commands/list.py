@@ -42,8 +42,9 @@ def main(args) -> int:
         store = resolve_paths(args)
         store.results.mkdir(parents=True, exist_ok=True)
         st = grid_state(grid, store.tracking_uri, store.results)
-        out["cells"] = [{"task": c.task.id, "representation": c.representation.id, "model": c.model.id,
-                         "seed": c.seed, "key": st.keys[c.label], "status": st.status[c.label]} for c in st.cells]
+        out["cells"] = [{"cell": c.label, "task": c.task.id, "representation": c.representation.id,
+                         "model": c.model.id, "seed": c.seed, "key": st.keys[c.label], "status": st.status[c.label]}
+                        for c in st.cells]
         out["skipped"] = [{"task": s.task, "representation": s.representation, "model": s.model,
                            "reason": s.reason} for s in st.skipped]
     if args.json:
@@ -56,9 +57,9 @@ def main(args) -> int:
     print("grids:           " + ", ".join(out["grids"]))
     if args.grid:
         print()
-        print_table(["task", "representation", "model", "seed", "status", "key"],
-                    [(c["task"], c["representation"], c["model"], c["seed"], c["status"], c["key"])
-                     for c in out["cells"]])
+        # the cell label tells apart cells that share task, representation, model and seed (folds, training
+        # sizes, the two splits of a leak grid)
+        print_table(["cell", "status", "key"], [(c["cell"], c["status"], c["key"]) for c in out["cells"]])
         if out["skipped"]:
             print("\nskipped (incompatible):")
             for s in out["skipped"]:
