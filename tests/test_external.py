@@ -22,31 +22,10 @@ from bench.harness.tracking import client_for, default_tracking_uri
 from representations import REPRESENTATIONS
 from tasks import TASKS
 
-GRID = """
-name = "ext"
-source = "synthetic:60,seed=3"
-seeds = [0]
-[train]
-epochs = 2
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 40
-gradcam_ecgs = 0
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "dwt_pca"
-[[models]]
-name = "mlp"
-[[external]]
-name = "other_site"
-source = "synthetic:40,seed=11"
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+GRID = grid_toml("ext", "synthetic:60,seed=3", epochs=2, n_boot=40, tasks=["mi"], representations=["dwt_pca"],
+                 models=["mlp"], external={"other_site": "synthetic:40,seed=11"})
 
 
 def _grid(tmp_path: Path, text: str = GRID):

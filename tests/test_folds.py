@@ -18,28 +18,10 @@ from bench.harness.splits import PARTS, fold_split
 from bench.harness.tracking import client_for, default_tracking_uri
 from tasks import TASKS
 
-GRID = """
-name = "folds"
-source = "synthetic:60,seed=3"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-folds = 3
-[eval]
-n_boot = 30
-gradcam_ecgs = 0
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+GRID = grid_toml("folds", "synthetic:60,seed=3", test=None, split={"folds": 3}, n_boot=30, tasks=["mi"],
+                 representations=["raw"], models=["cnn1d"])
 
 
 def _grid(tmp_path: Path, text: str = GRID):

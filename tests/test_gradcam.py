@@ -12,6 +12,8 @@ from bench.base.errors import ModelError
 from bench.harness.gradcam import find_gradcam_layer, gradcam, save_gradcam_figures
 from models import MODELS
 
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
 
 def _bump_sequences(n: int, length: int, rng: np.random.Generator):
     """Noisy 12-lead sequences with one 40 ms bump at a random time: upward for class 1, downward for class 0."""
@@ -141,40 +143,6 @@ def test_gradcam_leaves_the_model_as_it_was():
         torch.testing.assert_close(v, before[k], rtol=0, atol=0, msg=k)  # BatchNorm statistics untouched
 
 
-STORED_GRID = """
-name = "gradcam-stored"
-source = "synthetic:60,seed=1"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 2
-clinical = false
-log_model = LOG_MODEL
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[representations]]
-name = "image"
-label = "image@64"
-params = { width = 64 }
-[[models]]
-name = "cnn1d"
-params = { channels = [8, 8], pool = 2 }
-[[models]]
-name = "resnet2d"
-params = { depth = 18, width = 0.25 }
-"""
-
-
 def _run_stored_grid(tmp_path, monkeypatch, log_model: bool):
     """Run the grid with the local executor; for each cell, capture the Grad-CAM maps and PNGs computed in the cell
     as the runner did before they left it (trained model, cached test inputs, the task's target)."""
@@ -201,7 +169,11 @@ def _run_stored_grid(tmp_path, monkeypatch, log_model: bool):
 
     monkeypatch.setattr(runner, "log_data_and_model", spy)
     grid_path = tmp_path / "grid.toml"
-    grid_path.write_text(STORED_GRID.replace("LOG_MODEL", str(log_model).lower()))
+    grid_path.write_text(grid_toml("gradcam-stored", "synthetic:60,seed=1", gradcam_ecgs=2,
+                                   eval={"clinical": False, "log_model": log_model}, tasks=["mi"],
+                                   representations=["raw", ("image", "image@64", {"width": 64})],
+                                   models=[("cnn1d", None, {"channels": [8, 8], "pool": 2}),
+                                           ("resnet2d", None, {"depth": 18, "width": 0.25})]))
     uri = default_tracking_uri(tmp_path / "results")
     assert run_grid(load_grid(str(grid_path)), tracking_uri=uri, results_dir=tmp_path / "results",
                     cache_dir=tmp_path / "cache", progress=False, out=io.StringIO()) == 0

@@ -4,6 +4,7 @@ form keeps its keys), runs count the test patients whose ECGs also trained the m
 from __future__ import annotations
 
 import io
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,30 +14,18 @@ import pytest
 from bench.base.cohort import load_cohort
 from bench.base.errors import GridError
 from bench.harness.driver import run_grid
-from bench.harness.grid import load_grid, resolve_grid_path
+from bench.harness.grid import load_grid
 from bench.harness.splits import record_wise_split_LEAKY
 from bench.harness.tracking import client_for, default_tracking_uri
 
-GRID = """
-name = "lk"
-source = "synthetic:120,seed=1"
-seeds = [0]
-[split]
-val = 0.2
-test = 0.3
-{split}
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+from _grids import HARNESS_DEFAULTS, grid_toml, shrunk_builtin_grid  # noqa: E402 - tests/ is on sys.path under pytest
 
 
 def _cells(tmp_path: Path, split: str):
+    """The cells of a one-pair MI grid whose [split] also holds the TOML lines `split`."""
     p = tmp_path / "lk.toml"
-    p.write_text(GRID.format(split=split))
+    p.write_text(grid_toml("lk", "synthetic:120,seed=1", **HARNESS_DEFAULTS, split=tomllib.loads(split),
+                           tasks=["mi"], representations=["raw"], models=["cnn1d"]))
     return load_grid(str(p)).expand()[0]
 
 
@@ -65,18 +54,12 @@ def test_bad_leak_settings_are_refused(tmp_path, split, message):
 
 def tiny_leak_grid(tmp_path: Path) -> Path:
     """The built-in leak grid, shrunk: 120 patients, MI only, the raw/dilated_resnet1d pair, one seed and epoch."""
-    text = resolve_grid_path("leak").read_text()
-    for old, new in (('source = "synthetic:1500,seed=1"', 'source = "synthetic:120,seed=1"'),
-                     ("seeds = [0, 1, 2]", "seeds = [0]"), ("epochs = 4", "epochs = 1"),
-                     ("num_threads = 2", "num_threads = 1"), ("n_boot = 200", "n_boot = 40"),
-                     ('[[tasks]]\nname = "lvef"\n', ""),
-                     ('[[representations]]\nname = "image"\nlabel = "image@128"\nparams = { width = 128 }\n', ""),
-                     ("gradcam_ecgs = 0", "gradcam_ecgs = 0\nlog_model = false\nclinical = false")):
-        assert old in text, old
-        text = text.replace(old, new)
-    p = tmp_path / "leak.toml"
-    p.write_text(text)
-    return p
+    return shrunk_builtin_grid(tmp_path, "leak", [
+        ('source = "synthetic:1500,seed=1"', 'source = "synthetic:120,seed=1"'), ("seeds = [0, 1, 2]", "seeds = [0]"),
+        ("epochs = 4", "epochs = 1"), ("num_threads = 2", "num_threads = 1"), ("n_boot = 200", "n_boot = 40"),
+        ('[[tasks]]\nname = "lvef"\n', ""),
+        ('[[representations]]\nname = "image"\nlabel = "image@128"\nparams = { width = 128 }\n', ""),
+        ("gradcam_ecgs = 0", "gradcam_ecgs = 0\nlog_model = false\nclinical = false")])
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ patients, and a tiny run of the built-in `curves` grid gives the `learning_curve
 from __future__ import annotations
 
 import io
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -13,31 +14,19 @@ import pytest
 from bench.base.cohort import load_cohort
 from bench.base.errors import GridError
 from bench.harness.driver import run_grid
-from bench.harness.grid import load_grid, resolve_grid_path
+from bench.harness.grid import load_grid
 from bench.harness.splits import PARTS, patient_split, train_subset
 from bench.harness.tracking import client_for, default_tracking_uri
 from tasks import TASKS
 
-GRID = """
-name = "lc"
-source = "synthetic:120,seed=1"
-seeds = [0, 1]
-[split]
-val = 0.2
-test = 0.3
-{split}
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+from _grids import HARNESS_DEFAULTS, grid_toml, shrunk_builtin_grid  # noqa: E402 - tests/ is on sys.path under pytest
 
 
-def _load(tmp_path: Path, split: str = "", text: str = GRID):
+def _load(tmp_path: Path, split: str = ""):
+    """A one-pair MI grid on two seeds whose [split] also holds the TOML lines `split`."""
     p = tmp_path / "lc.toml"
-    p.write_text(text.format(split=split))
+    p.write_text(grid_toml("lc", "synthetic:120,seed=1", seeds=[0, 1], **HARNESS_DEFAULTS, split=tomllib.loads(split),
+                           tasks=["mi"], representations=["raw"], models=["cnn1d"]))
     return load_grid(str(p))
 
 
@@ -109,18 +98,12 @@ def test_sizes_are_nested_on_the_same_validation_and_test_patients(mi_records):
 
 def tiny_curves_grid(tmp_path: Path) -> Path:
     """The built-in curves grid, shrunk: 120 patients, sizes 20 and 40, MI only, one epoch."""
-    text = resolve_grid_path("curves").read_text()
-    for old, new in (('source = "synthetic:8000,seed=1"', 'source = "synthetic:120,seed=1"'),
-                     ("train_sizes = [500, 1000, 2000, 4000]", "train_sizes = [20, 40]"),
-                     ("epochs = 3", "epochs = 1"), ("num_threads = 2", "num_threads = 1"),
-                     ("n_boot = 200", "n_boot = 40"), ('[[tasks]]\nname = "lvef"\n', ""),
-                     ("val = 0.15\ntest = 0.2", "val = 0.2\ntest = 0.3"),
-                     ("gradcam_ecgs = 0", "gradcam_ecgs = 0\nlog_model = false\nclinical = false")):
-        assert old in text, old
-        text = text.replace(old, new)
-    p = tmp_path / "curves.toml"
-    p.write_text(text)
-    return p
+    return shrunk_builtin_grid(tmp_path, "curves", [
+        ('source = "synthetic:8000,seed=1"', 'source = "synthetic:120,seed=1"'),
+        ("train_sizes = [500, 1000, 2000, 4000]", "train_sizes = [20, 40]"), ("epochs = 3", "epochs = 1"),
+        ("num_threads = 2", "num_threads = 1"), ("n_boot = 200", "n_boot = 40"), ('[[tasks]]\nname = "lvef"\n', ""),
+        ("val = 0.15\ntest = 0.2", "val = 0.2\ntest = 0.3"),
+        ("gradcam_ecgs = 0", "gradcam_ecgs = 0\nlog_model = false\nclinical = false")])
 
 
 @pytest.mark.slow

@@ -16,35 +16,10 @@ from bench.harness.driver import run_grid
 from bench.harness.grid import load_grid
 from bench.harness.tracking import client_for, default_tracking_uri
 
-GRID = """
-name = "store"
-description = "tiny grid: datasets and models in MLflow"
-source = "synthetic:40,seed=1"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.25
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 0
-[[tasks]]
-name = "mi"
-[[tasks]]
-name = "af_survival"
-[[representations]]
-name = "raw"
-[[representations]]
-name = "dwt_pca"
-[[models]]
-name = "cnn1d"
-[[models]]
-name = "mlp"
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+GRID = grid_toml("store", "synthetic:40,seed=1", description="tiny grid: datasets and models in MLflow", val=0.25,
+                 tasks=["mi", "af_survival"], representations=["raw", "dwt_pca"], models=["cnn1d", "mlp"])
 EXPERIMENT = "repbench-store"
 
 

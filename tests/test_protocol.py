@@ -19,38 +19,11 @@ from models import MODELS
 from representations import REPRESENTATIONS
 from tasks import TASKS
 
-HEAD = """
-name = "protocol"
-source = "synthetic:90,seed=5"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 0
-clinical = false
-log_model = false
-"""
-AXES = """
-[[tasks]]
-name = "mi"
-[[tasks]]
-name = "mi_territory"
-[[representations]]
-name = "dwt_pca"
-[[representations]]
-name = "dwt_pca"
-label = "dwt_pca-7"
-params = { n_components = 7 }
-[[models]]
-name = "mlp"
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+
+def protocol_grid(**axes) -> str:
+    return grid_toml("protocol", "synthetic:90,seed=5", eval={"clinical": False, "log_model": False}, **axes)
 
 
 def _grid(tmp_path, text: str):
@@ -60,7 +33,9 @@ def _grid(tmp_path, text: str):
 
 
 def test_territory_cells_get_eight_components_under_the_grid(tmp_path):
-    cells, _ = _grid(tmp_path, HEAD + AXES).expand()
+    text = protocol_grid(tasks=["mi", "mi_territory"],
+                         representations=["dwt_pca", ("dwt_pca", "dwt_pca-7", {"n_components": 7})], models=["mlp"])
+    cells, _ = _grid(tmp_path, text).expand()
     by = {(c.task.id, c.representation.id): c for c in cells}
     territory = by[("mi_territory", "dwt_pca")]
     assert territory.representation.params == {"n_components": 8}
@@ -85,7 +60,7 @@ def test_representation_defaults_name_real_params():
 
 
 def test_former_resnet_name_fails_naming_the_new_one(tmp_path):
-    text = HEAD + '[[tasks]]\nname = "mi"\n[[representations]]\nname = "image"\n[[models]]\nname = "resnet152"\n'
+    text = protocol_grid(tasks=["mi"], representations=["image"], models=["resnet152"])
     with pytest.raises(GridError) as e:
         _grid(tmp_path, text)
     msg = str(e.value)
@@ -115,22 +90,9 @@ def test_runs_log_components_and_absent_weights(tmp_path):
     """Through the real harness: the territory cell's features have 4 x 8 columns and its params say 8; a 2D ResNet
     asked for a weights file that is absent trains from scratch only with if_absent = "scratch", and says so."""
     absent = tmp_path / "resnet18_in1k.pth"
-    text = HEAD + f"""
-[[tasks]]
-name = "mi_territory"
-[[representations]]
-name = "dwt_pca"
-[[representations]]
-name = "image"
-label = "image@64"
-params = {{ width = 64 }}
-[[models]]
-name = "mlp"
-[[models]]
-name = "resnet2d"
-label = "resnet2d-18-imagenet"
-params = {{ depth = 18, pretrained = "{absent}", if_absent = "scratch" }}
-"""
+    text = protocol_grid(tasks=["mi_territory"], representations=["dwt_pca", ("image", "image@64", {"width": 64})],
+                         models=["mlp", ("resnet2d", "resnet2d-18-imagenet",
+                                         {"depth": 18, "pretrained": str(absent), "if_absent": "scratch"})])
     grid = _grid(tmp_path, text)
     results = tmp_path / "results"
     uri = default_tracking_uri(results)

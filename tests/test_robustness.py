@@ -21,32 +21,16 @@ from bench.base.storage import locked, reserved_memmap
 from bench.data.simulator.files import write_cohort
 from bench.harness.tracking import check_tracking_uri, client_for, default_tracking_uri
 
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
-GRID = """
-name = "robust"
-source = "{source}"
-seeds = [{seeds}]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 0
-clinical = false
-[[tasks]]
-name = "lvef"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+
+
+def robust_grid(source: str, seeds=(0,)) -> str:
+    return grid_toml("robust", source, seeds=seeds, eval={"clinical": False}, tasks=["lvef"], representations=["raw"],
+                     models=["cnn1d"])
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +130,7 @@ def test_representation_cache_on_a_full_disk_fails_cleanly(tiny_disk):
 def test_run_with_the_cache_on_a_full_disk_fails_the_cell_with_a_message(sim_folder, tiny_disk, tmp_path):
     results = tmp_path / "results"
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID.format(source=f"folder:{sim_folder}", seeds="0"))
+    grid.write_text(robust_grid(f"folder:{sim_folder}"))
     r = subprocess.run(_run_cmd(grid, results, "--cache", str(tiny_disk)), env=ENV, cwd=tmp_path,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 1, r.stdout + r.stderr  # FAILED cell, not SIGBUS (135)
@@ -205,7 +189,7 @@ def test_two_concurrent_runs_never_train_a_cell_twice_and_a_killed_run_is_closed
     results, cache_dir = tmp_path / "results", tmp_path / "cache"
     grid = tmp_path / "grid.toml"
     # enough cells that the first run is still mid-grid after the second one has come and gone, on a fast machine
-    grid.write_text(GRID.format(source="synthetic:40,seed=1", seeds="0, 1, 2, 3, 4, 5, 6, 7"))
+    grid.write_text(robust_grid("synthetic:40,seed=1", seeds=range(8)))
     env = {**ENV, "BENCH_CACHE": str(cache_dir)}
     first = subprocess.Popen(_run_cmd(grid, results), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True)
@@ -280,7 +264,7 @@ def test_run_and_list_survive_a_dangling_symlink_and_log_no_credentials(sim_fold
     (folder / "ecgs" / "zz_gone.xml").symlink_to(tmp_path / "nowhere.xml")
     lab.to_csv(folder / "labels.csv", index=False)
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID.format(source=f"folder:{folder}", seeds="0"))
+    grid.write_text(robust_grid(f"folder:{folder}"))
     results = tmp_path / "results"
     secret = "pw-7f3a9c-never-logged"
     env = {**ENV, "BENCH_CACHE": str(tmp_path / "cache"), "MLFLOW_TRACKING_USERNAME": "alice",
@@ -383,7 +367,7 @@ def test_the_documented_tracking_server_refuses_anonymous_clients_and_takes_env_
         urllib.request.urlopen(f"{auth_server}/api/2.0/mlflow/experiments/search?max_results=10", timeout=10)
     assert e.value.code == 401
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID.format(source=f"folder:{sim_folder}", seeds="0"))
+    grid.write_text(robust_grid(f"folder:{sim_folder}"))
     cmd = _run_cmd(grid, tmp_path / "results", "--tracking-uri", auth_server)
     env = {**ENV, "BENCH_CACHE": str(tmp_path / "cache")}
     anonymous = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)

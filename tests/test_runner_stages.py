@@ -17,28 +17,10 @@ from bench.harness.splits import PARTS, patient_split
 from bench.harness.tracking import client_for, default_tracking_uri
 from tasks import TASKS
 
-GRID = """
-name = "stages"
-source = "synthetic:60,seed=3"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 20
-gradcam_ecgs = 1
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+GRID = grid_toml("stages", "synthetic:60,seed=3", gradcam_ecgs=1, tasks=["mi"], representations=["raw"],
+                 models=["cnn1d"])
 
 BINARY = ("accuracy", "auprc", "auroc", "brier", "calib_intercept", "calib_slope", "ece")
 EXPECTED_METRICS = {

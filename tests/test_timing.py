@@ -6,41 +6,21 @@ import pandas as pd
 
 from bench.cli import main
 
-GRID = """
-name = "timing_test"
-source = "synthetic:40,seed=1"
-seeds = [0]
-[train]
-epochs = 1
-batch_size = 8
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[[tasks]]
-name = "mi"
-[[representations]]
-name = "raw"
-[[representations]]
-name = "image"
-label = "image@64"
-params = { width = 64 }
-[[models]]
-name = "cnn1d"
-[[models]]
-name = "resnet2d"
-label = "resnet2d_narrow"
-params = { depth = 18, width = 0.25 }
-[[models]]
-name = "resnet2d"
-label = "resnet2d_wide"
-params = { depth = 18, width = 1.0 }
-"""
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
+IMAGE = ("image", "image@64", {"width": 64})
+
+
+def timing_grid(representations=("raw", IMAGE)) -> str:
+    return grid_toml("timing_test", "synthetic:40,seed=1", batch_size=8, patience=None, n_boot=None,
+                     gradcam_ecgs=None, tasks=["mi"], representations=representations,
+                     models=["cnn1d", ("resnet2d", "resnet2d_narrow", {"depth": 18, "width": 0.25}),
+                             ("resnet2d", "resnet2d_wide", {"depth": 18, "width": 1.0})])
 
 
 def test_timing_writes_a_ratio_per_image_matrix_pair(tmp_path, capsys):
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID)
+    grid.write_text(timing_grid())
     out = tmp_path / "out"
     code = main(["timing", "--grid", str(grid), "--results", str(tmp_path / "results"), "--out", str(out),
                  "--n-ecgs", "16", "--steps", "2", "--repeats", "3", "--device", "cpu"])
@@ -60,8 +40,7 @@ def test_timing_writes_a_ratio_per_image_matrix_pair(tmp_path, capsys):
 
 def test_a_grid_without_an_image_matrix_pair_is_one_line_before_any_work(tmp_path, capsys):
     grid = tmp_path / "grid.toml"
-    grid.write_text(GRID.replace('[[representations]]\nname = "image"\nlabel = "image@64"\nparams = { width = 64 }\n',
-                                 ""))
+    grid.write_text(timing_grid(representations=["raw"]))
     out = tmp_path / "out"
     assert main(["timing", "--grid", str(grid), "--results", str(tmp_path / "results"), "--out", str(out)]) == 2
     err = capsys.readouterr().err

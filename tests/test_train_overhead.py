@@ -14,6 +14,8 @@ from bench.harness.grid import load_grid
 from bench.harness.tracking import client_for, default_tracking_uri
 from representations import REPRESENTATIONS
 
+from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
+
 SOURCE = "synthetic:60,seed=1"
 
 
@@ -59,28 +61,7 @@ def test_an_entry_without_a_stored_probe_gets_one_once(cohort, cache_dir):
     assert cache.entry_cost()["compute/repr_ms_per_ecg"] == pytest.approx(probe["repr_ms_per_ecg"])
 
 
-GRID = f"""
-name = "overhead"
-source = "{SOURCE}"
-seeds = [0]
-[train]
-epochs = 2
-batch_size = 16
-patience = 0
-num_threads = 1
-[split]
-val = 0.2
-test = 0.3
-[eval]
-n_boot = 50
-gradcam_ecgs = 0
-[[tasks]]
-name = "lvef"
-[[representations]]
-name = "raw"
-[[models]]
-name = "cnn1d"
-"""
+GRID = grid_toml("overhead", SOURCE, epochs=2, n_boot=50, tasks=["lvef"], representations=["raw"], models=["cnn1d"])
 
 
 def test_every_run_logs_its_overhead_beside_its_training_time(cohort, cache_dir, tmp_path):
