@@ -198,3 +198,25 @@ def test_a_subgroup_without_incident_rows_reads_nan_not_an_error(small):
     m = subgroup_metrics(task, r, s, ["site"], n_boot=10)
     assert np.isnan(m["subgroup/site:prevalent_only/c_index"]) and np.isnan(m["subgroup/site:prevalent_only/uno_c"])
     assert m["subgroup/site:prevalent_only/positives"] == 0 and m["subgroup/site:mixed/c_index"] > 0.6
+
+
+def test_a_task_without_a_clinical_outcome_model_is_skipped_with_its_reason():
+    """PTB-XL's five superclasses (multi-label) have no clinical model: the layer says so in the run's artifacts and
+    logs no clinical metric, and the ECG model's cell goes on (it used to fail every ptbxl_super cell)."""
+    from tasks.ptbxl_super import COLUMNS
+
+    rng = np.random.default_rng(3)
+    n = 120
+    y = (rng.random((n, len(COLUMNS))) < 0.3).astype(float)
+    y[y.sum(axis=1) == 0, 0] = 1.0
+    records = pd.DataFrame({"ecg_id": [f"e{i}" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
+                            "age": rng.normal(60, 12, n), "sex": rng.integers(0, 2, n).astype(float),
+                            **{c: y[:, j] for j, c in enumerate(COLUMNS)}})
+    task = TASKS.get("ptbxl_super")()
+    scores = pd.DataFrame({c: rng.random(n) for c in task.risk_columns})
+    parts = [records.iloc[:60], records.iloc[60:90], records.iloc[90:]]
+    metrics, artifacts = clinical_evaluation(task, parts[0], parts[1], scores.iloc[60:90], parts[2],
+                                             scores.iloc[90:], n_boot=10)
+    assert not any(k.startswith(("clinical/", "combined/", "independent/")) for k in metrics)
+    (reason,) = artifacts["clinical_skipped"]["reason"]
+    assert reason.startswith("task 'ptbxl_super': no clinical outcome model for a PTBXLSuperclasses task")

@@ -139,12 +139,12 @@ def resolution_sweep(rs: RunSet, agg: pd.DataFrame, out_dir: Path) -> list[Path]
         if ref is not None:
             ax_m.axhline(ref[f"test/{m}"], color="0.3", ls="--", lw=1,
                          label=f"best matrix: {ref['representation']}/{ref['model']}")
+            ax_f.axhline(ref["compute/flops_per_ecg"], color="0.3", ls="--", lw=1)
+            ax_t.axhline(ref["compute/train_s"], color="0.3", ls="--", lw=1)
         for value, ls, label in zip(_sweep_oracles(rs, img[(img["task"] == task) & (img["n_seeds"] > 0)], task),
                                     (":", "-."), ("oracle", "fQRS-blind oracle")):
             if _finite(value):
                 ax_m.axhline(value, color="k", ls=ls, lw=1, label=label)
-            ax_f.axhline(ref["compute/flops_per_ecg"], color="0.3", ls="--", lw=1)
-            ax_t.axhline(ref["compute/train_s"], color="0.3", ls="--", lw=1)
         ax_m.set_ylabel(f"test {m}")
         ax_f.set_ylabel("forward FLOPs per ECG")
         ax_f.yaxis.set_major_formatter(EngFormatter())

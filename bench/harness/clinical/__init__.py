@@ -18,7 +18,8 @@ from lifelines.exceptions import ConvergenceError
 
 from bench.base.bootstrap import CI_LEVEL, percentile_ci
 from bench.harness.clinical.design import (BINARY, COVARIATES, SURVIVAL, available_covariates, binary_outcome,
-                                           class_outcome, covariate_frame, outcome_kind, survival_outcome)
+                                           class_outcome, covariate_frame, has_outcome_model, outcome_kind,
+                                           survival_outcome)
 from bench.harness.clinical.independent import independent_predictor
 from bench.harness.clinical.models import ClinicalRisk, CombinedRisk
 from bench.harness.clinical.subgroups import AGE_BANDS, subgroup_metrics
@@ -131,7 +132,11 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
 
 
 def fit_problem(task, records: pd.DataFrame, split: str) -> str | None:
-    """Why the task's outcome cannot be fitted on these rows (no event, one class only), or None."""
+    """Why the task's outcome cannot be fitted on these rows (no outcome model for the task's kind, no event, one
+    class only), or None."""
+    if not has_outcome_model(task):
+        return (f"task {task.name!r}: no clinical outcome model for a {type(task).__name__} task (AF survival, "
+                f"binary and territory tasks have one); the ECG model's results stand")
     kind = outcome_kind(task)
     if kind is SURVIVAL:
         _, e, incident = survival_outcome(task, records)

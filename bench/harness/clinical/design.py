@@ -60,6 +60,11 @@ SURVIVAL, BINARY, MULTICLASS = OutcomeKind("survival"), OutcomeKind("binary"), O
 _KINDS = ((AFSurvival, SURVIVAL), (BinaryTask, BINARY), (MITerritory, MULTICLASS))
 
 
+def has_outcome_model(task) -> bool:
+    """Whether the clinical layer has an outcome model for this kind of task (multi-label tasks have none yet)."""
+    return any(isinstance(task, cls) for cls, _ in _KINDS)
+
+
 def outcome_kind(task) -> OutcomeKind:
     for cls, kind in _KINDS:
         if isinstance(task, cls):
