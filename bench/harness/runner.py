@@ -349,15 +349,12 @@ def score_part(cell: Cell, task, records: pd.DataFrame, outputs: dict[str, np.nd
         oracle_scores=oracle_scores, prefix=prefix, oracle_prefix=oracle_prefix,
         other_oracles=None if waveform_scores is None else {f"{oracle_prefix}_waveform": waveform_scores})
     log.metrics.update(metrics)
-    preds = pd.concat([records.drop(columns=[c for c in records.columns if c.startswith("oracle_")]),
-                       scores.add_prefix("score_")], axis=1)
-    if oracle_scores is not None:
-        preds = pd.concat([preds, oracle_scores.add_prefix("oracle_")], axis=1)
-    if waveform_scores is not None:
-        preds = pd.concat([preds, waveform_scores.add_prefix("oracle_waveform_")], axis=1)
+    # the fQRS-blind oracle (a reader blind to the fine-detail notch) is the resolution sweep's floor
     blind = None if oracle is None else task.oracle_scores(fqrs_blind_oracle(oracle))
-    if blind is not None:  # the oracle of a reader blind to the fQRS notch: the resolution sweep's floor
-        preds = pd.concat([preds, pd.DataFrame(blind).add_prefix(FQRS_BLIND)], axis=1)
+    parts = [(oracle_scores, "oracle_"), (waveform_scores, "oracle_waveform_"),
+             (None if blind is None else pd.DataFrame(blind), FQRS_BLIND)]
+    preds = pd.concat([records.drop(columns=[c for c in records.columns if c.startswith("oracle_")]),
+                       scores.add_prefix("score_")] + [f.add_prefix(p) for f, p in parts if f is not None], axis=1)
     log.frame(PREDICTIONS, preds, folder)
     for name, frame in artifacts.items():
         log.frame(f"{name}.csv", frame, folder)
