@@ -146,6 +146,8 @@ def best_by(agg: pd.DataFrame, task: str, metric: str, higher_is_better: bool, *
     first in (representation, model) order, so the choice is deterministic. To choose a model for a comparison,
     pass `validation_metric(primary)`: choosing on the test metric would bias the chosen model's test value
     upwards (the winner's curse). Rows without a finite `metric` are not candidates."""
+    if metric not in agg.columns:  # no run logged it (e.g. runs from before validation metrics were logged)
+        return None
     sel = agg[agg["task"] == task]
     for k, v in where.items():
         sel = sel[sel[k] == v]
