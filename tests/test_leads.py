@@ -33,7 +33,7 @@ def test_raw_keeps_the_named_channels(ecgs):
         idx = [STANDARD_LEADS.index(n) for n in STANDARD_LEADS if n in leads]  # standard order
         assert out.shape == (len(ecgs), len(leads), 5000) == (len(ecgs), *rep.output_shape())
         np.testing.assert_array_equal(out, ecgs[:, idx])
-    z = Raw(leads=["II"]).transform(ecgs)  # "ecg" normalisation pools the kept lead only
+    z = Raw(normalise="ecg", leads=["II"]).transform(ecgs)  # "ecg" pools the kept lead only
     np.testing.assert_allclose(z.mean(axis=(1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(z.std(axis=(1, 2)), 1, atol=1e-3)
     # all 12 named = the default (up to summation order: the reductions run on a copy)
