@@ -193,8 +193,12 @@ def entry_cost() -> dict[str, float]:
     """`compute/repr_ms_per_ecg`, `compute/repr_bytes_per_ecg`, `compute/input_values_per_ecg` (and for printed
     pages `compute/ink_fraction`) of the entry the last `build_features` call returned: the cost probe measured
     once when the entry was built (`representation_cost` on its first PROBE_ECGS training ECGs), so a cache hit
-    costs no rendering."""
-    return {f"compute/{k}": float(v) for k, v in (_LAST.get("probe") or {}).items()}
+    costs no rendering; and `compute/repr_build_s`, what building the entry took (fit, and transform of every
+    ECG), once, by whichever process built it."""
+    cost = {f"compute/{k}": float(v) for k, v in (_LAST.get("probe") or {}).items()}
+    if "build_s" in _LAST:  # what building the whole entry took (fit and transform), once, whoever built it
+        cost["compute/repr_build_s"] = float(_LAST["build_s"])
+    return cost
 
 
 def representation_cost(rep, signals_sample: np.ndarray) -> dict[str, float]:

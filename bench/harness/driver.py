@@ -1,7 +1,8 @@
 """The grid driver: expand a grid, skip finished cells (resume), dispatch the rest to an executor, summarise.
 
 The same for every executor: the experiment is created once here; cells whose key already has a FINISHED run are
-skipped unless `rerun`; the exit status is non-zero when any cell failed.
+skipped unless `rerun`; the cohorts and representation entries of the pending cells are prepared once, before the
+first cell (bench/harness/prepare.py); the exit status is non-zero when any cell failed.
 
 Concurrency: before running, the driver takes each pending cell's lease (`tracking.CellLeases`, a lock file in
 `<results>/leases/` held until the grid ends or the process dies). A cell leased by another live `run` is skipped
@@ -66,6 +67,12 @@ def run_grid(grid: Grid, *, tracking_uri: str, results_dir: Path, cache_dir: Pat
         print(f"grid {grid.name}: {len(state.cells)} cells ({n_done_before} done, {len(todo)} to run, "
               f"{len(elsewhere)} being run by another process, {len(state.skipped)} incompatible pairs skipped); "
               f"source {grid.source}", file=out, flush=True)
+        if todo:
+            from bench.harness.prepare import prepare_cells
+
+            if progress:
+                print("preparing: cohorts and representation entries of the pending cells ...", file=out, flush=True)
+            print(prepare_cells(todo, str(cache_dir)).summary(), file=out, flush=True)
         results = _execute(state, todo, device=device, cache_dir=cache_dir, results_dir=results_dir,
                            executor=executor, executor_options=executor_options, progress=progress)
     finally:

@@ -7,6 +7,8 @@ on the same training rows, the deterministic fit the cache entry was built with.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pandas as pd
 
@@ -28,9 +30,10 @@ def fitted_representation(rep, cohort, train_rows: np.ndarray):
     return rep
 
 
-def external_outputs(cell, data, inputs, ext, model, device) -> tuple[pd.DataFrame, dict[str, np.ndarray],
-                                                                        pd.DataFrame | None]:
-    """(the task's records of the external cohort, raw head outputs per record, its oracle rows or None)."""
+def external_outputs(cell, data, inputs, ext, model, device, timed=nullcontext) -> tuple[
+        pd.DataFrame, dict[str, np.ndarray], pd.DataFrame | None]:
+    """(the task's records of the external cohort, raw head outputs per record, its oracle rows or None).
+    `timed()`: a context manager around each inference pass (the runner adds them to `compute/infer_s`)."""
     from bench.harness.train import predict_outputs
 
     task = data.task
@@ -42,7 +45,9 @@ def external_outputs(cell, data, inputs, ext, model, device) -> tuple[pd.DataFra
     chunks: dict[str, list[np.ndarray]] = {}
     for i in range(0, len(sel), CHUNK):
         x = np.asarray(rep.transform(ext.signals[sel[i:i + CHUNK]]))
-        for k, v in predict_outputs(model, x, np.arange(len(x)), device, batch).items():
+        with timed():
+            out = predict_outputs(model, x, np.arange(len(x)), device, batch)
+        for k, v in out.items():
             chunks.setdefault(k, []).append(v)
     outputs = {k: np.concatenate(v) for k, v in chunks.items()}
     oracle = None if ext.oracle is None else ext.oracle.iloc[sel].reset_index(drop=True)

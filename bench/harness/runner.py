@@ -104,10 +104,15 @@ def run_cell(cell: Cell, ctx: RunContext) -> CellResult:
     try:
         tracking.log_config(client, run_id, cell)
         with tempfile.TemporaryDirectory(prefix="bench-cell-") as tmp:
-            primary, value, train_s = _execute(cell, ctx, RunLog(client, run_id, Path(tmp)))
+            log = RunLog(client, run_id, Path(tmp))
+            try:
+                primary, value, model_s = _execute(cell, ctx, log)
+            finally:
+                log.flush_artifacts()
         result.status, result.primary_metric, result.primary_value = "FINISHED", primary, value
-        # everything the cell did besides training (data, representation, evaluation, logging)
-        tracking.log_metrics(client, run_id, {"compute/overhead_s": time.perf_counter() - t0 - train_s})
+        # the harness's own work: everything the cell did besides running the model (training, and inference on
+        # the validation, test and external ECGs, both logged: compute/train_s, compute/infer_s)
+        tracking.log_metrics(client, run_id, {"compute/overhead_s": time.perf_counter() - t0 - model_s})
         tracking.set_tags(client, run_id, {"status_reason": "ok"})
         client.set_terminated(run_id, "FINISHED")
     except KeyboardInterrupt:
@@ -134,6 +139,7 @@ class CellData:
     cohort: object
     task: object
     parts: dict[str, Part]
+    n_task: int = 0  # the task's rows in the cohort (before any split)
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,8 @@ class Inputs:
 
 
 def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float, float]:
-    """The stages of one cell; returns (primary metric name, its value, training seconds)."""
+    """The stages of one cell; returns (primary metric name, its value, seconds the model ran: training plus
+    inference)."""
     import torch
 
     from bench.harness.compute import resolve_device
@@ -162,9 +169,10 @@ def _execute(cell: Cell, ctx: RunContext, log: RunLog) -> tuple[str, float, floa
     score_test(cell, data, inputs, model, device, log)
     score_external(cell, ctx, data, inputs, model, device, log)
     log_data_and_model(cell, ctx, data, inputs, model, log)
+    log.metrics.setdefault("compute/infer_s", 0.0)
     log.flush()
     primary = f"test/{data.task.primary_metric}"
-    return primary, float(log.metrics.get(primary, float("nan"))), train_s
+    return primary, float(log.metrics.get(primary, float("nan"))), train_s + log.metrics["compute/infer_s"]
 
 
 def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
@@ -172,55 +180,62 @@ def load_data(cell: Cell, ctx: RunContext, log: RunLog) -> CellData:
     train / val / test parts (the published or a seeded split, the cell's test fold, or the leaky record-wise
     split when asked for, tagged `split_kind`); a learning-curve cell trains on its nested subset of the training
     patients (tag `train_size`). `data/n_test_patients_in_train` counts the leak (0 under a patient split)."""
-    from tasks import TASKS
-
     cohort = cached_cohort(cell.source, ctx.cache_dir)
     log.frame("quarantine.csv", cohort.quarantine)
+    if cell.split.get("record_wise_LEAKY"):
+        warnings.warn(f"{cell.label}: record-wise split (record_wise_LEAKY): patients are on both sides of the "
+                      "split, so its test metrics are inflated by leakage", stacklevel=1)
+    data, split, split_tag = cell_data(cell, cohort)
+    parts = data.parts
+    log.tags({"split_kind": "record_LEAKY" if cell.leaky else "patient", "split": split_tag,
+              **({"train_size": str(cell.train_size)} if cell.train_size else {})})
+    train_patients, test_patients = (set(parts[k].records["patient_id"].astype(str)) for k in ("train", "test"))
+    log.metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
+                        "data/n_task": data.n_task,
+                        **{f"data/n_{k}": v for k, v in split.sizes().items()},
+                        "data/n_train_patients": parts["train"].n_patients,
+                        "data/n_test_patients": parts["test"].n_patients,
+                        "data/n_test_patients_in_train": len(train_patients & test_patients)})
+    log.json("split.json", {k: p.records["ecg_id"].astype(str).tolist() for k, p in parts.items()})
+    return data
+
+
+def cell_data(cell: Cell, cohort) -> tuple[CellData, Split, str]:
+    """The cell's task rows of `cohort` split into parts, without logging: (data, split, split tag). Shared by
+    `load_data` and the grid's preparation (bench/harness/prepare.py), which builds each cell's representation
+    entry on the same training rows before the cells run."""
+    from tasks import TASKS
+
     task = TASKS.get(cell.task.name)(**cell.task.params)
     sub = np.flatnonzero(np.asarray(task.select(cohort.records), dtype=bool))
     if len(sub) == 0:
         raise ValueError(f"task {cell.task.name!r}: no records of {cell.source} carry its labels")
     records = cohort.records.iloc[sub].reset_index(drop=True)
     targets = task.encode(records)
-    log.tags({"split_kind": "record_LEAKY" if cell.leaky else "patient",
-              **({"train_size": str(cell.train_size)} if cell.train_size else {})})
-    split = _split(cell, records, targets, log)
+    split, split_tag = _split(cell, records, targets)
     if cell.train_size:
         from bench.harness.splits import train_subset
 
         split = train_subset(records, split, cell.train_size, seed=int(cell.split["seed"]))
-    parts = split.parts(records, sub, targets)
-    train_patients, test_patients = (set(parts[k].records["patient_id"].astype(str)) for k in ("train", "test"))
-    log.metrics.update({"data/n_in": cohort.n_in, "data/n_quarantined": len(cohort.quarantine),
-                        "data/n_task": len(records), **{f"data/n_{k}": v for k, v in split.sizes().items()},
-                        "data/n_train_patients": parts["train"].n_patients,
-                        "data/n_test_patients": parts["test"].n_patients,
-                        "data/n_test_patients_in_train": len(train_patients & test_patients)})
-    log.json("split.json", {k: p.records["ecg_id"].astype(str).tolist() for k, p in parts.items()})
-    return CellData(cohort, task, parts)
+    return CellData(cohort, task, split.parts(records, sub, targets), len(records)), split, split_tag
 
 
-def _split(cell: Cell, records: pd.DataFrame, targets: dict[str, np.ndarray], log: RunLog) -> Split:
+def _split(cell: Cell, records: pd.DataFrame, targets: dict[str, np.ndarray]) -> tuple[Split, str]:
     from bench.harness.splits import fold_split, patient_split, record_wise_split_LEAKY
 
     val, test_frac, seed = float(cell.split["val"]), float(cell.split["test"]), int(cell.split["seed"])
     fold_col = cell.split.get("fold_column") or None
     if cell.split.get("record_wise_LEAKY"):
-        warnings.warn(f"{cell.label}: record-wise split (record_wise_LEAKY): patients are on both sides of the "
-                      "split, so its test metrics are inflated by leakage", stacklevel=1)
-        log.tags({"split": "record-wise-LEAKY"})
-        return record_wise_split_LEAKY(records, val=val, test=test_frac, seed=seed)
+        return record_wise_split_LEAKY(records, val=val, test=test_frac, seed=seed), "record-wise-LEAKY"
     if cell.fold:
         if fold_col and fold_col not in records.columns:
             raise ValueError(f"[split] fold_column {fold_col!r}: the records of {cell.source} have no such column")
-        log.tags({"split": "patient-kfold"})
         # stratified on the first target's first column (the label of a binary task, the class of a multiclass one)
         return fold_split(records, cell.fold, folds=int(cell.split["folds"]), val=val, seed=seed,
-                          fold_column=fold_col, stratify=next(iter(targets.values())))
+                          fold_column=fold_col, stratify=next(iter(targets.values()))), "patient-kfold"
     if fold_col and fold_col not in records.columns:
         fold_col = None
-    log.tags({"split": "patient"})
-    return patient_split(records, val=val, test=test_frac, seed=seed, fold_column=fold_col)
+    return patient_split(records, val=val, test=test_frac, seed=seed, fold_column=fold_col), "patient"
 
 
 def build_inputs(cell: Cell, ctx: RunContext, data: CellData, log: RunLog) -> Inputs:
@@ -288,13 +303,18 @@ def score_test(cell: Cell, data: CellData, inputs: Inputs, model, device, log: R
 
     part = data.parts["test"]
     t_inf = time.perf_counter()
-    outputs = predict_outputs(model, inputs.features, part.rows, device, int(cell.train.get("eval_batch_size") or 64),
-                              amp=bool(cell.train.get("amp", True)))
+    with log.timed("compute/infer_s"):
+        outputs = predict_outputs(model, inputs.features, part.rows, device, _eval_batch(cell),
+                                  amp=bool(cell.train.get("amp", True)))
     log.metrics["compute/infer_ms_per_ecg"] = 1000 * (time.perf_counter() - t_inf) / max(len(part), 1)
     oracle = None if data.cohort.oracle is None else data.cohort.oracle.iloc[part.rows]
     scores, evaluation = score_part(cell, data.task, part.records, outputs, oracle, log)
     score_clinical(cell, data, inputs, model, device, scores, evaluation, oracle, log)
     _store_gradcam_ecgs(cell, log, inputs.rep.kind, data.cohort, part)
+
+
+def _eval_batch(cell: Cell) -> int:
+    return int(cell.train.get("eval_batch_size") or 64)
 
 
 def score_clinical(cell: Cell, data: CellData, inputs: Inputs, model, device, test_scores: pd.DataFrame,
@@ -314,8 +334,9 @@ def score_clinical(cell: Cell, data: CellData, inputs: Inputs, model, device, te
         return
     val_scores = pd.DataFrame()
     if clinical:
-        val_out = predict_outputs(model, inputs.features, parts["val"].rows, device,
-                                  int(cell.train.get("eval_batch_size") or 64), amp=bool(cell.train.get("amp", True)))
+        with log.timed("compute/infer_s"):
+            val_out = predict_outputs(model, inputs.features, parts["val"].rows, device, _eval_batch(cell),
+                                      amp=bool(cell.train.get("amp", True)))
         val_scores = pd.DataFrame(data.task.predict(val_out))
     metrics, artifacts = clinical_evaluation(
         data.task, parts["train"].records, parts["val"].records, val_scores, parts["test"].records, test_scores,
@@ -370,7 +391,8 @@ def score_external(cell: Cell, ctx: RunContext, data: CellData, inputs: Inputs, 
 
     for name, source in cell.external.items():
         ext = cached_cohort(source, ctx.cache_dir)
-        records, outputs, oracle = external_outputs(cell, data, inputs, ext, model, device)
+        records, outputs, oracle = external_outputs(cell, data, inputs, ext, model, device,
+                                                    timed=lambda: log.timed("compute/infer_s"))
         log.metrics.update({f"data/external/{name}/n": len(records),
                             f"data/external/{name}/n_patients": int(records["patient_id"].nunique())})
         score_part(cell, data.task, records, outputs, oracle, log, prefix=f"external/{name}",
@@ -396,5 +418,4 @@ def _store_gradcam_ecgs(cell: Cell, log: RunLog, kind: str, cohort, part: Part) 
     from bench.harness.gradcam import ARTIFACT_DIR, ECGS, store_gradcam_ecgs
 
     take = np.arange(min(n, len(part)))
-    path = store_gradcam_ecgs(log.tmp / ECGS, part.records["ecg_id"].iloc[take], cohort.signals[part.rows[take]])
-    log.file(path, ARTIFACT_DIR)
+    store_gradcam_ecgs(log.path(ECGS, ARTIFACT_DIR), part.records["ecg_id"].iloc[take], cohort.signals[part.rows[take]])

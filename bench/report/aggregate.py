@@ -37,7 +37,7 @@ def pool_folds(rs: RunSet) -> RunSet:
     cell says how many folds finished."""
     runs = rs.runs.assign(run_ids=[(r,) for r in rs.runs["run_id"]])
     if not (rs.cells["fold"] > 0).any():
-        return RunSet(rs.experiment, rs.tracking_uri, runs, rs.cells)
+        return RunSet(rs.experiment, rs.tracking_uri, runs, rs.cells, rs.train_sizes)
     cells = []
     for _, g in rs.cells.groupby(SEED, sort=True, dropna=False):
         row = g.iloc[0].copy()
@@ -57,7 +57,8 @@ def pool_folds(rs: RunSet) -> RunSet:
         elif len(g) == n_folds.get(key, 0):
             pooled.append(_pooled_row(rs.tracking_uri, g.sort_values("fold")).to_frame().T)
     runs = pd.concat(pooled, ignore_index=True) if pooled else runs.iloc[0:0]
-    return RunSet(rs.experiment, rs.tracking_uri, runs.infer_objects(), pd.DataFrame(cells).reset_index(drop=True))
+    return RunSet(rs.experiment, rs.tracking_uri, runs.infer_objects(), pd.DataFrame(cells).reset_index(drop=True),
+                  rs.train_sizes)
 
 
 def _pooled_row(tracking_uri: str, folds: pd.DataFrame) -> pd.Series:

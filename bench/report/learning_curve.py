@@ -54,7 +54,7 @@ def _mean(v: np.ndarray) -> float:
 
 def curve_points(rs: RunSet) -> pd.DataFrame:
     """One row per (task, representation, model, train_size) expected (every pair, size and seed any run of the
-    task attempted), and per task one row per oracle logged: `line` (model / oracle / oracle_waveform), metric,
+    task attempted; with a grid, only the grid's sizes, so older runs of other sizes do not show), and per task one row per oracle logged: `line` (model / oracle / oracle_waveform), metric,
     value, lo, hi (means over seeds of the runs' 95 % bootstrap bounds), seed_ci, n_seeds, n_expected,
     n_train_patients. Empty when no run carries a `train_size`."""
     finished, attempts = tagged_runs(rs, "train_size")
@@ -64,7 +64,8 @@ def curve_points(rs: RunSet) -> pd.DataFrame:
         att = attempts[attempts["task"] == task]
         done = finished[finished["task"] == task]
         seeds = sorted(att["seed"].dropna().unique())
-        sizes = sorted(att["train_size"].astype(int).unique())
+        sizes = sorted(att["train_size"].astype(int).unique()) if rs.train_sizes is None else \
+            rs.train_sizes.get(task, [])
         for rep, model in sorted(set(zip(att["representation"], att["model"]))):
             for size in sizes:
                 sel = done[(done["representation"] == rep) & (done["model"] == model)

@@ -146,4 +146,16 @@ def load_runs(tracking_uri: str, experiment: str, grid: str | None = None) -> Ru
     runs = finished.merge(cells[CELL + ["rep_kind", "primary"]], on=CELL, how="inner")
     runs = runs.sort_values(CELL, kind="mergesort").reset_index(drop=True)
     cells = cells.sort_values(CELL, kind="mergesort").reset_index(drop=True)
-    return pool_folds(RunSet(experiment, tracking_uri, runs, cells))
+    return pool_folds(RunSet(experiment, tracking_uri, runs, cells, grid_train_sizes(grid) if grid else None))
+
+
+def grid_train_sizes(grid_name_or_path: str) -> dict[str, list[int]]:
+    """Per task id, the sorted training sizes of the grid's learning-curve cells (tasks without any: absent)."""
+    from bench.harness.grid import load_grid
+
+    cells, _ = load_grid(grid_name_or_path).expand()
+    sizes: dict[str, set[int]] = {}
+    for c in cells:
+        if c.train_size:
+            sizes.setdefault(c.task.id, set()).add(int(c.train_size))
+    return {t: sorted(v) for t, v in sizes.items()}

@@ -19,6 +19,9 @@ class RunSet:
     tracking_uri: str
     runs: pd.DataFrame
     cells: pd.DataFrame
+    #: Per task, the training sizes the grid asks for (`[split] train_sizes`; the report's `--grid`), so a
+    #: learning curve shows those and not the sizes of older runs in the same experiment; None: the runs decide.
+    train_sizes: dict[str, list[int]] | None = None
 
     def metric(self, name: str) -> str:
         return f"metrics.{name}"
