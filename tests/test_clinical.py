@@ -17,7 +17,7 @@ from bench.base.labels import labels_to_records
 from bench.harness.clinical import ClinicalRisk, CombinedRisk, clinical_evaluation, independent_predictor
 from bench.harness.clinical.independent import logistic_wald
 from bench.harness.clinical.subgroups import age_band, subgroup_metrics
-from bench.harness.evaluation import evaluate_with_ci
+from bench.harness.evaluation import evaluate_with_ci, oracle_part
 from tasks.base import TASKS
 
 
@@ -49,13 +49,17 @@ def test_clinical_cox_recovers_the_planted_charge_af_directions(big):
 
 
 def test_combination_adds_the_ecg_to_the_covariates(big):
+    """The ECG score is the waveform oracle (what the strip alone shows, as a network sees it): the ECG-only truth
+    also knows the header's exact age, which the clinical model's linear predictor carries as well."""
     records, oracle, half = big
     task = TASKS.get("af_survival")()
-    ecg = ecg_truth(task, oracle)
+    ecg = pd.DataFrame(task.oracle_scores(oracle_part(oracle, "waveform")))
     fit_r, fit_e = records[half].reset_index(drop=True), ecg[half].reset_index(drop=True)
     test_r, test_e = records[~half].reset_index(drop=True), ecg[~half].reset_index(drop=True)
-    c = {"clinical": task.evaluate(test_r, ClinicalRisk(task).fit(fit_r).scores(test_r))["c_index"],
-         "combined": task.evaluate(test_r, CombinedRisk(task).fit(fit_r, fit_e).scores(test_r, test_e))["c_index"],
+    clin = ClinicalRisk(task).fit(fit_r)
+    comb = CombinedRisk(task, clinical=clin).fit(fit_r, fit_e)
+    c = {"clinical": task.evaluate(test_r, clin.scores(test_r))["c_index"],
+         "combined": task.evaluate(test_r, comb.scores(test_r, test_e))["c_index"],
          "ecg": task.evaluate(test_r, test_e)["c_index"]}
     assert c["clinical"] > 0.75  # clinical-only scores discriminate AF well above chance
     assert c["combined"] > c["clinical"] + 0.01 and c["combined"] > c["ecg"]

@@ -64,8 +64,9 @@ def clinical_tables(rs: RunSet) -> list[Table]:
             display=pd.DataFrame(rows), data=pd.DataFrame(data),
             notes=[f"Clinical: the task's outcome on the clinical covariates the cohort carries (CHARGE-AF's where "
                    f"present; PTB-XL: age, sex, height, weight), fitted on the training split; ECG + "
-                   f"clinical: the ECG score plus the covariates, fitted on the validation split. Δ: paired "
-                   f"differences on the same patient resamples (95 % interval). ECG {ratio}: the ECG score per SD, "
+                   f"clinical: the ECG score stacked with the clinical model's linear predictor (2 inputs), "
+                   f"fitted on the validation split. Δ: paired differences on the same patient resamples "
+                   f"(95 % interval). ECG {ratio}: the ECG score per SD, "
                    f"adjusted for the covariates on the test split (patient-clustered Wald interval); p: its "
                    f"Wald test; p (Holm): Holm-adjusted over the {n_tests} p-values of this table (one per run).",
                    "The Δ columns carry intervals only (no p-value to adjust)."]))

@@ -35,18 +35,24 @@ def _sigmoid(x):
 
 
 def af_linear(t: pd.DataFrame, cov: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
-    """Incident AF log-hazard ratio without the age term: ECG markers (`t`) plus the CHARGE-AF covariates (`cov`)
-    when `cfg.charge_af`, else plus sex (simulator 1.4's hazard: the covariates then carry no AF risk of their own)."""
+    """Incident AF log-hazard ratio without the age term: ECG markers (`t`, times `cfg.af_marker_scale`) plus the
+    CHARGE-AF covariates (`cov`) when `cfg.charge_af`, else plus sex (simulator 1.4's hazard: the covariates then
+    carry no AF risk of their own). Every oracle reads the incident hazard from here (via `af_risk_terms`)."""
+    markers = cfg.af_marker_scale * af_marker_linear(t, cfg)
     if cfg.charge_af:
-        return af_marker_linear(t, cfg) + cfg.effect_scale * charge_af_linear(cov)
-    return af_prevalent_linear(t, cfg)
+        return markers + cfg.effect_scale * charge_af_linear(cov)
+    return markers + _af_male_linear(t, cfg)
 
 
 def af_prevalent_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
     """AF before the first ECG, log-odds without age and intercept: the ECG markers and sex, not the covariates
-    (CHARGE-AF models incident AF; keeping prevalence as in simulator 1.4 keeps every AF strip, so every
-    waveform, of a seed unchanged)."""
-    return af_marker_linear(t, cfg) + cfg.effect_scale * np.log(cfg.hr_male) * t["sex"].to_numpy()
+    nor `af_marker_scale` (CHARGE-AF models incident AF; keeping prevalence as in simulator 1.4 keeps the AF
+    strips of every first ECG, so their waveforms, of a seed unchanged)."""
+    return af_marker_linear(t, cfg) + _af_male_linear(t, cfg)
+
+
+def _af_male_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:
+    return cfg.effect_scale * np.log(cfg.hr_male) * t["sex"].to_numpy()
 
 
 def af_marker_linear(t: pd.DataFrame, cfg: SimConfig) -> np.ndarray:

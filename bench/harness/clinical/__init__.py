@@ -2,7 +2,8 @@
 differences against the ECG model, subgroup metrics and the ECG score as an independent predictor.
 
 One call from the runner's test stage (`clinical_evaluation`): the clinical model is fitted on the training rows,
-the combination on the validation rows with the ECG model's validation scores, both score the test rows in the
+the combination on the validation rows, stacking the ECG model's validation scores with the clinical model's linear
+predictor (2 inputs; see `models`), both score the test rows in the
 task's score format, and `evaluate_with_ci` scores them with the same `n_boot` and `seed` as the ECG model, so
 every difference is paired (same patient resamples). Keys: `clinical/<m>`, `combined/<m>` (+ `_lo`/`_hi`),
 `diff/<a>_vs_<b>/<m>` (+ `_lo`/`_hi`), `subgroup/<column>:<value>/<m>`, `independent/...`, and on simulated
@@ -96,7 +97,7 @@ def clinical_evaluation(task, train: pd.DataFrame, val: pd.DataFrame, val_scores
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             clin = ClinicalRisk(task, covariates=covariates).fit(train)
-            comb = CombinedRisk(task, covariates=covariates).fit(val, val_scores)
+            comb = CombinedRisk(task, clinical=clin).fit(val, val_scores)
     except (ConvergenceError, np.linalg.LinAlgError, ValueError) as e:
         artifacts["clinical_skipped"] = pd.DataFrame({"reason": [f"clinical fit failed: {type(e).__name__}: {e}"]})
         return metrics, artifacts

@@ -3,7 +3,8 @@
 - covariates: the CHARGE-AF variables (Alonso et al., JAHA 2013) a cohort carries, race read as white vs not;
   missing values get the training median (fitted with the scaler on the training rows only);
 - the ECG score enters on its linear-predictor scale: log 5-year cumulative hazard (AF survival), logit (binary
-  tasks), log class probabilities (territories), so "per SD" and the combination are on the scale models fit;
+  tasks), log class probabilities (territories), so "per SD" and the combination are on the scale models fit (the
+  clinical model's linear predictor, the combination's other input, is on the same scales);
 - outcome kinds are looked up by task class (survival, binary, multiclass), not by name.
 """
 from __future__ import annotations
@@ -98,5 +99,9 @@ def ecg_features(kind: OutcomeKind, task, scores: pd.DataFrame) -> pd.DataFrame:
     if kind is BINARY:
         p = np.clip(scores["score"].to_numpy(float), _EPS, 1 - _EPS)
         return pd.DataFrame({"ecg": np.log(p / (1 - p))})
-    return pd.DataFrame({f"ecg_{c[2:]}": np.log(np.clip(scores[c].to_numpy(float), _EPS, 1.0))
-                         for c in task.risk_columns})
+    return pd.DataFrame({f"ecg_{c[2:]}": log_probability(scores[c].to_numpy(float)) for c in task.risk_columns})
+
+
+def log_probability(p: np.ndarray) -> np.ndarray:
+    """log p, floored at log 1e-6: a class a model never predicts stays a finite input."""
+    return np.log(np.clip(p, _EPS, 1.0))

@@ -2,11 +2,16 @@
 
 - `ClinicalRisk(task).fit(train_records)`: Cox (lifelines) for AF survival, logistic regression for binary tasks,
   multinomial logistic regression for territories (scikit-learn), on the covariates the training rows carry;
-- `CombinedRisk(task).fit(val_records, val_ecg_scores)`: the same model on the ECG score (linear-predictor scale)
-  plus the covariates, fitted on the validation split, where the ECG model's scores are honest;
+- `CombinedRisk(task, clinical=<fitted ClinicalRisk>).fit(val_records, val_ecg_scores)`: stacking, the same kind
+  of model on two inputs only, the ECG score and the clinical model's linear predictor (Cox log partial hazard,
+  logistic decision function; territories: K of each, log class probabilities), fitted on the validation split,
+  where the ECG model's scores are honest. Refitting the ~12 covariates there too overfits a few-hundred-patient
+  split with a few dozen events (the small reference run's combination scored below clinical-only on AF); the
+  covariates' weights are learned once, on training, and the validation split fits 2 coefficients;
 - `.scores(records[, ecg_scores])` returns a DataFrame the task's own metrics read (survival to each interval day,
   1/2/5-year risks, `score`, or `p_<territory>`), so `evaluate_with_ci` scores it on the shared resamples.
-Both follow the scikit-learn contract: `__init__` stores, `fit` learns attributes ending in `_`.
+Both follow the scikit-learn contract: `__init__` stores, `fit` learns attributes ending in `_` (the fitted
+clinical model is a parameter of the combination, as a prefit base estimator is of scikit-learn's stacking).
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ from sklearn.linear_model import LogisticRegression
 from bench.base.cohort import MI_TERRITORIES
 from bench.base.errors import CohortError
 from bench.harness.clinical.design import (BINARY, SURVIVAL, available_covariates, binary_outcome, class_outcome,
-                                           covariate_frame, ecg_features, outcome_kind, scaler, survival_outcome)
+                                           covariate_frame, ecg_features, log_probability, outcome_kind, scaler,
+                                           survival_outcome)
 from tasks._survival_encoding import SURVIVAL_DAYS
 from tasks.af_survival import _survival_columns
 
@@ -28,28 +34,15 @@ COX_PENALIZER = 0.01
 
 
 class _OutcomeModel:
-    """Shared fit / score of a model of the task's outcome on a design matrix (standardised on the fit rows)."""
+    """Shared fit / score of a model of the task's outcome on an input matrix (standardised on the fit rows);
+    subclasses say what the inputs are (`_inputs`)."""
 
-    def __init__(self, task, *, covariates: list[str] | None = None):
-        self.task = task
-        self.covariates = covariates
-
-    def _design(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None) -> pd.DataFrame:
-        x = covariate_frame(records.reset_index(drop=True))[self.covariates_]
-        if ecg_scores is not None:
-            x = pd.concat([ecg_features(self.kind_, self.task, pd.DataFrame(ecg_scores).reset_index(drop=True)), x],
-                          axis=1)
-        return x
+    def _inputs(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None) -> pd.DataFrame:
+        raise NotImplementedError
 
     def _fit(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None):
         records = records.reset_index(drop=True)
-        self.kind_ = outcome_kind(self.task)
-        self.covariates_ = list(self.covariates) if self.covariates is not None else available_covariates(records)
-        if not self.covariates_ and ecg_scores is None:
-            raise CohortError(f"task {self.task.name!r}: the fit rows carry no clinical covariate "
-                              f"(none of age, sex, race, height_cm, weight_kg, sbp, dbp, smoker, bp_meds, "
-                              f"diabetes, heart_failure, prior_mi)")
-        x = self._design(records, ecg_scores)
+        x = self._inputs(records, ecg_scores)
         self.columns_ = list(x.columns)
         self.scaler_ = scaler().fit(x)
         z = pd.DataFrame(self.scaler_.transform(x), columns=self.columns_)
@@ -65,8 +58,12 @@ class _OutcomeModel:
             self.model_ = LogisticRegression(max_iter=2000).fit(z[keep], y[keep])
         return self
 
+    def _standardised(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None) -> pd.DataFrame:
+        x = self._inputs(records.reset_index(drop=True), ecg_scores)
+        return pd.DataFrame(self.scaler_.transform(x), columns=self.columns_)
+
     def _scores(self, records: pd.DataFrame, ecg_scores: pd.DataFrame | None) -> pd.DataFrame:
-        z = pd.DataFrame(self.scaler_.transform(self._design(records, ecg_scores)), columns=self.columns_)
+        z = self._standardised(records, ecg_scores)
         if self.kind_ is SURVIVAL:
             # fitted on incident rows: day 0's cumulative hazard is 0 (S_0 = 1), so the risks read S_k / S_0 = S_k
             cumhaz = self.model_.predict_cumulative_hazard(z, times=SURVIVAL_DAYS).T.to_numpy(float)
@@ -91,17 +88,52 @@ class _OutcomeModel:
 class ClinicalRisk(_OutcomeModel):
     """Clinical-only baseline: the task's outcome on the covariates alone (fitted on the training split)."""
 
+    def __init__(self, task, *, covariates: list[str] | None = None):
+        self.task = task
+        self.covariates = covariates
+
+    def _inputs(self, records: pd.DataFrame, ecg_scores: None) -> pd.DataFrame:
+        return covariate_frame(records)[self.covariates_]
+
     def fit(self, records: pd.DataFrame) -> "ClinicalRisk":
+        self.kind_ = outcome_kind(self.task)
+        self.covariates_ = (list(self.covariates) if self.covariates is not None
+                            else available_covariates(records.reset_index(drop=True)))
+        if not self.covariates_:
+            raise CohortError(f"task {self.task.name!r}: the fit rows carry no clinical covariate "
+                              f"(none of age, sex, race, height_cm, weight_kg, sbp, dbp, smoker, bp_meds, "
+                              f"diabetes, heart_failure, prior_mi)")
         return self._fit(records, None)
 
     def scores(self, records: pd.DataFrame) -> pd.DataFrame:
         return self._scores(records, None)
 
+    def linear_predictor(self, records: pd.DataFrame) -> pd.DataFrame:
+        """The fitted model's linear predictor per row: `clinical_lp` (Cox log partial hazard, logistic decision
+        function), or `clinical_lp_<territory>` (log class probabilities, on the ECG score's scale)."""
+        z = self._standardised(records, None)
+        if self.kind_ is SURVIVAL:
+            return pd.DataFrame({"clinical_lp": self.model_.predict_log_partial_hazard(z).to_numpy(float)})
+        if self.kind_ is BINARY:
+            return pd.DataFrame({"clinical_lp": self.model_.decision_function(z)})
+        prob = self._scores(records, None).to_numpy(float)
+        return pd.DataFrame(log_probability(prob), columns=[f"clinical_lp_{t}" for t in MI_TERRITORIES])
+
 
 class CombinedRisk(_OutcomeModel):
-    """ECG + clinical: the ECG model's score plus the covariates (fitted on the validation split)."""
+    """ECG + clinical by stacking: the ECG model's score and `clinical`'s linear predictor (`clinical`: a
+    `ClinicalRisk` already fitted on the training split), fitted on the validation split."""
+
+    def __init__(self, task, *, clinical: ClinicalRisk):
+        self.task = task
+        self.clinical = clinical
+
+    def _inputs(self, records: pd.DataFrame, ecg_scores: pd.DataFrame) -> pd.DataFrame:
+        ecg = ecg_features(self.kind_, self.task, pd.DataFrame(ecg_scores).reset_index(drop=True))
+        return pd.concat([ecg, self.clinical.linear_predictor(records)], axis=1)
 
     def fit(self, records: pd.DataFrame, ecg_scores: pd.DataFrame) -> "CombinedRisk":
+        self.kind_ = outcome_kind(self.task)
         return self._fit(records, ecg_scores)
 
     def scores(self, records: pd.DataFrame, ecg_scores: pd.DataFrame) -> pd.DataFrame:
