@@ -103,3 +103,20 @@ def test_external_cohort_is_scored_logged_and_tabled(tmp_path):
     assert list(board.display.columns[:4]) == ["Representation", "Model", "auroc [95% CI]", col]
     assert board.display[col].iloc[0].startswith(f"{m['external/other_site/auroc']:.3f} [")
     assert board.data["external/other_site/auroc"].iloc[0] == pytest.approx(m["external/other_site/auroc"])
+
+
+def test_a_changed_file_in_an_external_cohort_changes_the_cell_key(tmp_path):
+    """Resume must not keep a cell whose external cohort's data changed since it ran (its external metrics would
+    be of the old data)."""
+    from bench.data.fingerprint import cached_fingerprint
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "labels.csv").write_text("file,patient_id,ecg_datetime\na.hea,p1,2020-01-01T00:00:00\n")
+    text = grid_toml("ext2", "synthetic:60,seed=3", tasks=["mi"], representations=["dwt_pca"], models=["mlp"],
+                     external={"site": f"folder:{site}"})
+    (cell,) = _grid(tmp_path, text).expand()[0]
+    before = cell.key("fp")
+    (site / "labels.csv").write_text("file,patient_id,ecg_datetime\na.hea,p2,2020-01-01T00:00:00\n")
+    cached_fingerprint.cache_clear()  # a new process: the fingerprint is cached per process
+    assert cell.key("fp") != before

@@ -28,9 +28,9 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
 
-def robust_grid(source: str, seeds=(0,)) -> str:
-    return grid_toml("robust", source, seeds=seeds, eval={"clinical": False}, tasks=["lvef"], representations=["raw"],
-                     models=["cnn1d"])
+def robust_grid(source: str, seeds=(0,), epochs: int = 1) -> str:
+    return grid_toml("robust", source, seeds=seeds, epochs=epochs, eval={"clinical": False}, tasks=["lvef"],
+                     representations=["raw"], models=["cnn1d"])
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +188,9 @@ def test_cache_clear_removes_a_dead_builds_temp_files_but_not_a_live_ones(tmp_pa
 def test_two_concurrent_runs_never_train_a_cell_twice_and_a_killed_run_is_closed(tmp_path, sessions):
     results, cache_dir = tmp_path / "results", tmp_path / "cache"
     grid = tmp_path / "grid.toml"
-    # enough cells that the first run is still mid-grid after the second one has come and gone, on a fast machine
-    grid.write_text(robust_grid("synthetic:40,seed=1", seeds=range(8)))
+    # enough cells (of a few seconds each) that the first run is still mid-grid after the second one has come and
+    # gone, on a fast machine: the grid's preparation leaves each cell little besides training
+    grid.write_text(robust_grid("synthetic:40,seed=1", seeds=range(8), epochs=4))
     env = {**ENV, "BENCH_CACHE": str(cache_dir)}
     first = subprocess.Popen(_run_cmd(grid, results), env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, start_new_session=True)

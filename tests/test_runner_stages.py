@@ -24,7 +24,8 @@ GRID = grid_toml("stages", "synthetic:60,seed=3", gradcam_ecgs=1, tasks=["mi"], 
 
 BINARY = ("accuracy", "auprc", "auroc", "brier", "calib_intercept", "calib_slope", "ece")
 EXPECTED_METRICS = {
-    "compute/flops_per_ecg", "compute/infer_ms_per_ecg", "compute/overhead_s", "compute/params",
+    "compute/flops_per_ecg", "compute/infer_ms_per_ecg", "compute/infer_s", "compute/overhead_s", "compute/params",
+    "compute/repr_build_s",
     "compute/peak_rss_mb",
     "compute/input_values_per_ecg",
     "compute/repr_bytes_per_ecg", "compute/repr_ms_per_ecg", "compute/threads", "compute/train_s",

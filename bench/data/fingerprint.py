@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from bench.base.cohort import parse_spec
@@ -35,3 +36,10 @@ def data_fingerprint(spec: str) -> str:
                 st = p.stat() if p.exists() else p.lstat()  # a dangling symlink: quarantined later, keyed here
                 h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=64)
+def cached_fingerprint(spec: str) -> str:
+    """`data_fingerprint`, computed once per process and spec: every cell of a grid keys its external cohorts with
+    it, and walking a full PTB-XL folder once per cell would cost seconds each."""
+    return data_fingerprint(spec)

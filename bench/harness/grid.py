@@ -94,8 +94,9 @@ class Cell:
         return out
 
     def key(self, data_fingerprint: str) -> str:
-        """Hash of the resolved config, the data, the package version and the `version` of the cell's task,
-        representation and model (each bumped when its output changes), so a changed entry reruns its cells."""
+        """Hash of the resolved config, the data (and each external cohort's), the package version and the
+        `version` of the cell's task, representation and model (each bumped when its output changes), so a changed
+        entry reruns its cells."""
         from models import MODELS
         from representations import REPRESENTATIONS
         from tasks import TASKS
@@ -103,10 +104,14 @@ class Cell:
         cfg = self.config()
         cfg.pop("grid")  # the same cell in two grid files is the same experiment
         rep_version = str(getattr(REPRESENTATIONS.get(self.representation.name), "version", "0"))
-        blob = json.dumps({"cfg": cfg, "data": data_fingerprint, "version": bench.__version__,
-                           "representation_version": rep_version,
-                           "task_version": str(TASKS.get(self.task.name).version),
-                           "model_version": str(MODELS.entry(self.model.name).info["version"])}, sort_keys=True)
+        key = {"cfg": cfg, "data": data_fingerprint, "version": bench.__version__,
+               "representation_version": rep_version, "task_version": str(TASKS.get(self.task.name).version),
+               "model_version": str(MODELS.entry(self.model.name).info["version"])}
+        if self.external:  # the external cohorts' data too: a changed file there reruns the cell (only such cells)
+            from bench.data.fingerprint import cached_fingerprint
+
+            key["external_data"] = {name: cached_fingerprint(source) for name, source in sorted(self.external.items())}
+        blob = json.dumps(key, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
