@@ -146,6 +146,13 @@ def test_tiny_curves_run_gives_the_learning_curve_table_and_figure(tmp_path):
     md = (tmp_path / "report" / "tables" / "learning_curve.md").read_text()
     assert "| mi | oracle | n/a | n/a | auroc |" in md and "| missing" not in md
 
+    # the report of the grid as it reads now (one size dropped since those runs) shows the grid's sizes only
+    now = tmp_path / "now.toml"
+    now.write_text(tiny_curves_grid(tmp_path).read_text().replace("train_sizes = [20, 40]", "train_sizes = [40]"))
+    build_report(uri, "repbench-curves", tmp_path / "report_now", grid=str(now), figures=False, n_boot=40)
+    table_now = pd.read_csv(tmp_path / "report_now" / "tables" / "learning_curve.csv")
+    assert sorted(table_now.loc[table_now["line"] == "model", "train_size"].unique()) == [40]
+
 
 def test_builtin_curves_and_leak_grids_load():
     curves = load_grid("curves").expand()[0]
