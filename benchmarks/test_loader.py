@@ -4,8 +4,8 @@ Goal: at least 3x the rate the model consumes, so the GPU never waits on the hos
 consumption rate is a parameter (`BENCH_CONSUME_ECG_S`, default 500 ECG/s, an A100-class guess), so the cached
 image pipeline must deliver 1,500 ECG/s. On CUDA the host's share is the gather into (pinned) uint8 batches; the
 float conversion runs on the device. That share is what the goal is checked on here (`host_gather`: the same
-gather, unpinned, as no CUDA is here to pin with); the CPU path, which also converts to float on the prefetch
-thread, is measured and reported beside it (`cpu_float`). Reference in the same run: the loop's former reader
+gather, unpinned, as no CUDA is here to pin with); the CPU path, which also converts to float (in the training
+thread: on the CPU there is no prefetch thread), is measured and reported beside it (`cpu_float`). Reference in the same run: the loop's former reader
 (one fancy index into a temporary, then reordered).
 
 Rates are per wall second and per CPU second of this process: on a machine shared with other jobs, wall time

@@ -3,7 +3,8 @@
 Same model (cnn1d, same initial weights), same batches in the same order, same optimiser and schedule (Adam +
 OneCycle), same loss (the task's), same validation forward pass per epoch; 256 raw ECGs, batch 32, 2 epochs. The
 bare loop keeps the whole training set in one in-memory float tensor and indexes it, the fastest a loop can read;
-the harness reads the memory-mapped cache through its prefetch thread and also scores validation each epoch.
+the harness reads the memory-mapped cache batch by batch (on the CPU in the training thread) and also scores
+validation each epoch.
 Rounds alternate between the two so machine load hits both alike; the ratio of medians is the figure.
 
 Run: pytest benchmarks/test_train_loop.py --benchmark-enable -s

@@ -1,5 +1,5 @@
-"""The training loop and its prefetching loader, on a small simulated cohort (CPU; the CUDA paths are the same
-code with pinned memory and autocast switched on)."""
+"""The training loop and its loader, on a small simulated cohort (CPU: batches read in the training thread; on CUDA
+the same reads run on a prefetch thread into pinned memory, with autocast switched on)."""
 from __future__ import annotations
 
 import threading
@@ -68,14 +68,14 @@ def test_prefetched_batches_equal_direct_reads_in_order(cohort, rep, params):
 def test_loader_raises_reader_errors_and_stops_when_left_early(cohort):
     features = _features(cohort, "raw")
     before = threading.active_count()
-    bad_rows = np.array([0, 1, len(features) + 5])  # out of range: the reader thread fails on the second batch
+    bad_rows = np.array([0, 1, len(features) + 5])  # out of range: the reader fails on the second batch
     with pytest.raises(IndexError):
         for _ in prefetch_batches(features, bad_rows, [np.array([0, 1]), np.array([2])], torch.device("cpu")):
             pass
     gen = prefetch_batches(features, np.arange(len(features)), sequential_batches(len(features), 2),
                            torch.device("cpu"))
     next(gen)
-    gen.close()  # the consumer leaves after one batch: the reader thread must not linger
+    gen.close()  # the consumer leaves after one batch: no reader thread may linger
     assert threading.active_count() == before
 
 

@@ -3,7 +3,7 @@
 A background thread gathers each batch's rows from the memmap (ascending row order, the page cache's friend),
 turns them and the batch's targets into tensors and, on CUDA, pins them; the training thread then only issues
 non-blocking host-to-device copies. uint8 images travel as uint8 and become float on the device (a quarter of the
-bytes over PCIe); on CPU the thread converts them, so the conversion overlaps the model's work there too.
+bytes over PCIe). On the CPU there is no thread: batches are read between steps (see `prefetch_batches`).
 
 Why not `torch.utils.data.DataLoader`: its workers are processes that pickle every batch back to the trainer and
 start anew per cell, while the gather here is one numpy fancy index that releases the GIL, so one thread keeps
@@ -72,9 +72,16 @@ def prefetch_batches(features: np.ndarray, rows: np.ndarray, batches: list[np.nd
                      targets: dict[str, np.ndarray] | None = None, *, channels_last: bool = False,
                      depth: int = 2) -> Iterator[tuple[np.ndarray, torch.Tensor, dict[str, torch.Tensor]]]:
     """Yield `(positions, x, y)` on `device` for each array of positions in `batches` (indices into `rows`), in
-    order. The next `depth` batches are read by a background thread while the caller works on the current one.
-    An error in the thread is raised here; leaving the loop early stops the thread."""
+    order. On CUDA the next `depth` batches are read by a background thread while the caller works on the current
+    one (an error in the thread is raised here; leaving the loop early stops the thread). On the CPU each batch is
+    read in the caller's thread: torch's intra-op threads occupy every core there, and a gather thread beside them
+    slowed training by ~15 % on 2 cores (benchmarks/test_train_loop.py) for a copy of a few milliseconds a batch."""
     cuda = device.type == "cuda"
+    if not cuda:  # the model's intra-op threads already fill the cores: a gather thread would only compete
+        for pos in batches:
+            b = _host_batch(features, rows, targets, pos, pin=False, to_float=True)
+            yield b.positions, to_model_input(b.x, device, channels_last), b.y
+        return
     q: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
