@@ -27,3 +27,12 @@ def shared_data() -> Path:
     if d is None:
         pytest.skip("real ECG fixtures not found: set BENCH_SHARED_DATA to the folder holding formats/ and real/")
     return d
+
+
+@pytest.fixture(scope="session")
+def ptbxl_subset(shared_data) -> Path:
+    """The real PTB-XL subset (official folder layout), or a skip saying where it was looked for."""
+    path = shared_data / "real" / "ptbxl_subset"
+    if not (path / "ptbxl_database.csv").is_file():
+        pytest.skip(f"PTB-XL subset not found at {path}")
+    return path

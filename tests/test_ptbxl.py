@@ -19,14 +19,6 @@ from tasks import TASKS
 
 
 @pytest.fixture(scope="module")
-def subset(shared_data):
-    path = shared_data / "real" / "ptbxl_subset"
-    if not (path / "ptbxl_database.csv").is_file():
-        pytest.skip(f"PTB-XL subset not found at {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def cache(tmp_path_factory):
     return tmp_path_factory.mktemp("cache")
 
@@ -62,11 +54,11 @@ def independent_counts(folder) -> dict:
     }
 
 
-def test_data_check_counts_equal_an_independent_count(subset, cache):
-    got = data_check(f"ptbxl:{subset}", cache)
+def test_data_check_counts_equal_an_independent_count(ptbxl_subset, cache):
+    got = data_check(f"ptbxl:{ptbxl_subset}", cache)
     assert got["n_in"] == got["n_used"] + got["n_quarantined"] == 1513
     assert got["n_quarantined"] == 0 and got["n_rate_fallback"] == 0
-    want = independent_counts(subset)
+    want = independent_counts(ptbxl_subset)
     assert set(got["tasks"]) == set(want)  # lvef and af_survival need outcomes PTB-XL does not have
     for task, counts in want.items():
         assert got["tasks"][task] == {k: v if k != "positives" else {a: int(b) for a, b in v.items()}
@@ -76,10 +68,10 @@ def test_data_check_counts_equal_an_independent_count(subset, cache):
     assert got["tasks"]["af_rhythm"]["positives"] == {"AF": 83}
 
 
-def test_schema_columns_from_the_records_table(subset, cache):
-    c = load_cohort(f"ptbxl:{subset}", cache_dir=cache)
+def test_schema_columns_from_the_records_table(ptbxl_subset, cache):
+    c = load_cohort(f"ptbxl:{ptbxl_subset}", cache_dir=cache)
     r = c.records.set_index(c.records["ecg_id"].astype(int))
-    db = pd.read_csv(subset / "ptbxl_database.csv").set_index("ecg_id").loc[r.index]
+    db = pd.read_csv(ptbxl_subset / "ptbxl_database.csv").set_index("ecg_id").loc[r.index]
     np.testing.assert_array_equal(r["sex"], 1 - db["sex"])  # PTB-XL 0 male / 1 female -> schema 1 male / 0 female
     np.testing.assert_array_equal(r["height_cm"], db["height"])  # NaN where absent, on both sides
     np.testing.assert_array_equal(r["weight_kg"], db["weight"])
@@ -90,18 +82,18 @@ def test_schema_columns_from_the_records_table(subset, cache):
 
 
 @pytest.fixture(scope="module")
-def partial_folder(subset, tmp_path_factory):
+def partial_folder(ptbxl_subset, tmp_path_factory):
     """ECG 1 with both files, 2 with the 100 Hz file only, 3 with the 500 Hz file only, 4 with none."""
     root = tmp_path_factory.mktemp("ptbxl_partial")
-    shutil.copy(subset / "scp_statements.csv", root)
-    db = pd.read_csv(subset / "ptbxl_database.csv")
+    shutil.copy(ptbxl_subset / "scp_statements.csv", root)
+    db = pd.read_csv(ptbxl_subset / "ptbxl_database.csv")
     db[db["ecg_id"].isin([1, 2, 3, 4])].to_csv(root / "ptbxl_database.csv", index=False)
     for ecg_id, rates in ((1, ("lr", "hr")), (2, ("lr",)), (3, ("hr",))):
         for rate in rates:
             rel = f"records{100 if rate == 'lr' else 500}/00000/{ecg_id:05d}_{rate}"
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             for suffix in (".hea", ".dat"):
-                shutil.copy(subset / (rel + suffix), root / (rel + suffix))
+                shutil.copy(ptbxl_subset / (rel + suffix), root / (rel + suffix))
     return root
 
 
@@ -146,12 +138,12 @@ def test_unknown_option_and_bad_rate_are_one_line_errors(partial_folder):
 
 
 @pytest.mark.parametrize("name", ["ptbxl_super", "af_rhythm", "mi", "mi_territory"])
-def test_ptbxl_tasks_score_real_labels(subset, cache, name):
+def test_ptbxl_tasks_score_real_labels(ptbxl_subset, cache, name):
     """Logits that follow the targets score near 1, reversed ones near 0 (targets, heads, score columns and
     metrics line up on real records); the loss prefers them to uninformative outputs."""
     import torch
 
-    c = load_cohort(f"ptbxl:{subset}", cache_dir=cache)
+    c = load_cohort(f"ptbxl:{ptbxl_subset}", cache_dir=cache)
     task = TASKS.get(name)()
     rec = c.records[task.select(c.records)].reset_index(drop=True)
     targets = task.encode(rec)

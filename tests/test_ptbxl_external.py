@@ -16,28 +16,20 @@ from bench.harness.tracking import client_for, default_tracking_uri
 from _grids import grid_toml  # noqa: E402 - tests/ is on sys.path under pytest
 
 
-@pytest.fixture(scope="module")
-def subset(shared_data):
-    path = shared_data / "real" / "ptbxl_subset"
-    if not (path / "ptbxl_database.csv").is_file():
-        pytest.skip(f"PTB-XL subset not found at {path}")
-    return path
-
-
-def ptbxl_folder(subset: Path, root: Path, folds: set[int]) -> Path:
+def ptbxl_folder(ptbxl_subset: Path, root: Path, folds: set[int]) -> Path:
     """A PTB-XL folder holding the rows of `folds` (the record files linked, not copied)."""
     root.mkdir()
-    db = pd.read_csv(subset / "ptbxl_database.csv")
+    db = pd.read_csv(ptbxl_subset / "ptbxl_database.csv")
     db[db["strat_fold"].isin(folds)].to_csv(root / "ptbxl_database.csv", index=False)
     for name in ("scp_statements.csv", "records100", "records500"):
-        (root / name).symlink_to(subset / name)
+        (root / name).symlink_to(ptbxl_subset / name)
     return root
 
 
 @pytest.mark.slow
-def test_mi_model_trained_on_folds_1_to_8_holds_up_on_folds_9_and_10(subset, tmp_path):
-    train = ptbxl_folder(subset, tmp_path / "train_site", set(range(1, 9)))
-    other = ptbxl_folder(subset, tmp_path / "other_site", {9, 10})
+def test_mi_model_trained_on_folds_1_to_8_holds_up_on_folds_9_and_10(ptbxl_subset, tmp_path):
+    train = ptbxl_folder(ptbxl_subset, tmp_path / "train_site", set(range(1, 9)))
+    other = ptbxl_folder(ptbxl_subset, tmp_path / "other_site", {9, 10})
     grid = tmp_path / "grid.toml"
     grid.write_text(grid_toml("ptbxl_ext", f"ptbxl:{train}", epochs=8, batch_size=None, num_threads=2, n_boot=200,
                               patience=None, val=None, test=None, eval={"clinical": False, "log_model": False},
