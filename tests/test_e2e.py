@@ -20,7 +20,7 @@ from bench.harness.grid import load_grid
 from bench.harness.tracking import client_for, default_tracking_uri
 from models.base import MODELS, register_model
 
-from _grids import lvef_grid  # noqa: E402 - tests/ is on sys.path under pytest
+from _grids import grid_toml, lvef_grid  # noqa: E402 - tests/ is on sys.path under pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,7 +125,11 @@ def test_grid_runs_resumes_and_isolates_failures(tmp_path, failing_model):
 @pytest.mark.slow
 def test_killed_run_completes_only_missing_cells(tmp_path):
     """Kill `run` after the first cell, run again: only the missing cells run; the orphan is closed KILLED."""
-    results, grid_path = tmp_path / "results", _write_grid(tmp_path)
+    # two cells of a few seconds each, so the second is still training when the first has finished (the grid's
+    # preparation leaves a cell little besides training: a sub-second cell could finish before the kill)
+    results = tmp_path / "results"
+    grid_path = _write_grid(tmp_path, grid_toml("e2e", "synthetic:90,seed=5", seeds=(0, 1), epochs=4, n_boot=50,
+                                                tasks=["lvef"], representations=["raw"], models=["cnn1d"]))
     env = {**os.environ, "BENCH_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "bench", "run", "--grid", str(grid_path), "--results", str(results), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
