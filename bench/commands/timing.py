@@ -120,7 +120,7 @@ def _inputs(cell, cache_dir: str, n_ecgs: int):
     import numpy as np
     from sklearn.base import clone
 
-    from bench.harness.runner import cached_cohort
+    from bench.harness.cell_data import cached_cohort
     from representations import REPRESENTATIONS
     from tasks import TASKS
 

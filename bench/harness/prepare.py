@@ -52,7 +52,7 @@ def prepare_cells(cells: list[Cell], cache_dir: str) -> Preparation:
     from sklearn.base import clone
 
     from bench.harness.cache import build_features, last_build_stats
-    from bench.harness.runner import cached_cohort, cell_data
+    from bench.harness.cell_data import cached_cohort, cell_data
     from representations import REPRESENTATIONS
 
     t0 = time.perf_counter()
