@@ -1,6 +1,6 @@
-"""The fine-detail marker has power at the `small` grid's test size.
+"""The fine-detail marker has power at the `sweep` grid's test size.
 
-On the `small` grid's cohort (`synthetic:1500,seed=1`, its patient split: val 0.15, test 0.25, seed 0; ~375 test
+On the `sweep` grid's cohort (`synthetic:1500,seed=1`, its patient split: val 0.15, test 0.25, seed 0; ~375 test
 patients, ~720 MI-task ECGs, ~500 LVEF-task ECGs), the full oracle (`oracle_p_*`) beats the fQRS-blind oracle
 (`oracle_p_*_no_fqrs`: fQRS marginalised given the scar) by an AUROC margin whose 95 % patient-bootstrap interval
 (200 resamples, the harness's shared draws) excludes 0, for MI and for LVEF <= 40 %. If it did not, an image
@@ -21,20 +21,20 @@ from bench.data.simulator.generate import plan_cohort, public_labels
 from bench.harness.splits import patient_split
 from tasks import TASKS
 
-N_PATIENTS, SEED = 1500, 1  # bench/grids/small.toml and sweep.toml: synthetic:1500,seed=1,charge_af=1,af_5y_incidence=0.15
+N_PATIENTS, SEED = 1500, 1  # bench/grids/sweep.toml and leak.toml: synthetic:1500,seed=1,charge_af=1,af_5y_incidence=0.15
 SMALL_CONFIG = SimConfig(charge_af=True, af_5y_incidence=0.15)
 
 
 @pytest.fixture(scope="module")
-def small_cohort():
+def sweep_cohort():
     plan, oracle = plan_cohort(N_PATIENTS, SEED, SMALL_CONFIG)
     records = labels_to_records(public_labels(plan), where=f"synthetic:{N_PATIENTS},seed={SEED},charge_af=1")
     return plan, records, oracle, patient_split(records, val=0.15, test=0.25, seed=0)
 
 
 @pytest.mark.parametrize("task_name, column", [("mi", "oracle_p_mi"), ("lvef", "oracle_p_lvef")])
-def test_full_oracle_beats_the_fqrs_blind_oracle_at_the_small_test_size(small_cohort, task_name, column):
-    _, records, oracle, split = small_cohort
+def test_full_oracle_beats_the_fqrs_blind_oracle_at_the_sweep_test_size(sweep_cohort, task_name, column):
+    _, records, oracle, split = sweep_cohort
     task = TASKS.get(task_name)()
     test_records, test_oracle = records.iloc[split.test], oracle.iloc[split.test]
     keep = task.select(test_records)
@@ -55,10 +55,10 @@ def _odds_ratio(exposed: np.ndarray, outcome: np.ndarray) -> float:
     return float(a * d / (b * c))
 
 
-def test_planted_fqrs_odds_ratios_are_within_published_ranges(small_cohort):
+def test_planted_fqrs_odds_ratios_are_within_published_ranges(sweep_cohort):
     """Unadjusted, per patient (first ECG): fQRS vs MI label within the pooled (~8.5) to Das 2006 (~50) range of
     fQRS for scar; fQRS vs LVEF <= 40 % within Alattar 2015's interval (1.1-15.7)."""
-    plan, _, _, _ = small_cohort
+    plan, _, _, _ = sweep_cohort
     first = plan.drop_duplicates("patient_id")
     fqrs = first["marker_fqrs"].to_numpy() > 0
     or_mi = _odds_ratio(fqrs, first["mi"].to_numpy() == 1)
