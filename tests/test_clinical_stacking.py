@@ -126,6 +126,6 @@ def test_the_clinical_grid_is_built_in_and_plants_the_answer():
     assert "clinical" in builtin_grids()
     grid = load_grid("clinical")
     cells, _ = grid.expand()
-    assert [c.label for c in cells] == ["af_survival/raw/resnet1d/s0"]
+    assert [c.label for c in cells] == [f"af_survival/raw/{m}/s0" for m in ("dilated_resnet1d", "resnet1d", "cnn1d")]
     assert "af_marker_scale=2" in grid.source and "charge_af=1" in grid.source
     assert grid.eval["subgroups"] == ["sex"]
