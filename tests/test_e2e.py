@@ -97,6 +97,10 @@ def test_grid_runs_resumes_and_isolates_failures(tmp_path, failing_model):
         assert [h.step for h in hist] == [0, 1]
         arts = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"predictions.csv", "quarantine.csv", "split.json"} <= arts
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if head.returncode == 0:  # run from a git checkout: the run names the commit that trained it
+            assert r.data.tags["mlflow.source.git.commit"] == head.stdout.strip()
+            assert r.data.tags["code_dirty"] in ("true", "false")
     assert "FAILED" in out.getvalue() and "cnn1d" in out.getvalue()
 
     # second invocation: finished cells skipped, only the failed one is tried again

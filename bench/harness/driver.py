@@ -54,8 +54,11 @@ def run_grid(grid: Grid, *, tracking_uri: str, results_dir: Path, cache_dir: Pat
              executor_options: dict | None = None, progress: bool = True, out=sys.stdout) -> int:
     from bench.harness import tracking
 
+    from bench.harness.provenance import code_tags
+
     results_dir.mkdir(parents=True, exist_ok=True)
     tracking.check_tracking_uri(tracking_uri)
+    code_tags()  # the checkout's commit as this process starts: every run of this invocation is tagged with it
     state = grid_state(grid, tracking_uri, results_dir)
     leases = tracking.CellLeases(results_dir)
     if grid.description:  # shown as the experiment's description in the MLflow UI

@@ -66,9 +66,11 @@ class CellResult:
 
 
 def run_tags(cell: Cell, key: str) -> dict[str, str]:
+    from bench.harness.provenance import code_tags
+
     tags = {"cell_key": key, "task": cell.task.id, "representation": cell.representation.id,
             "model": cell.model.id, "seed": str(cell.seed), "grid": cell.grid, "source": cell.source,
-            "mlflow.runName": cell.label}
+            "mlflow.runName": cell.label, **code_tags()}  # the commit that trained it (tables state it)
     if cell.fold:
         tags["fold"] = str(cell.fold)
     return tags

@@ -21,6 +21,7 @@ from bench.report.comparison import predictions as _predictions, task_instance a
 from bench.report.leak import leak_tables
 from bench.report.learning_curve import learning_curve_tables
 from bench.report.paired import ORACLE, WAVEFORM_ORACLE, Paired, compare
+from bench.report.provenance import provenance_note
 from bench.report.resolution import resolution_sweep
 from bench.report.runs import RunSet
 from bench.report.writers import MISSING, NA, Table, fmt, fmt_si, seeds_text
@@ -222,4 +223,7 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0,
         tables.append(gap)
     tables += clinical_tables(rs) + [t for t in [resolution_sweep(rs, agg, n_boot=n_boot, seed=seed)] if t is not None]
     tables += learning_curve_tables(rs) + leak_tables(rs)
+    trained_at = provenance_note(rs.runs)  # which code made these numbers, under every table
+    for t in tables:
+        t.notes.append(trained_at)
     return agg, tables
