@@ -35,7 +35,7 @@ EXPECTED_METRICS = {
 }
 CLINICAL_FAMILIES = ("clinical/", "combined/", "diff/", "independent/")
 EXPECTED_TAGS = {"cell_key", "grid", "mlflow.runName", "model", "representation", "seed", "source", "split",
-                 "split_kind", "status_reason", "task"}
+                 "split_kind", "status_reason", "task", "bench_version", "code_dirty"}
 EXPECTED_ARTIFACTS = {"bootstrap_metrics.csv", "bootstrap_resamples.csv", "config.json", "metric_info.csv",
                       "predictions.csv", "quarantine.csv", "split.json"}
 
@@ -73,6 +73,7 @@ def test_cell_logs_every_metric_tag_and_artifact_name(tmp_path):
     assert {"oracle/auroc", "oracle/auroc_lo", "oracle/auroc_hi"} <= oracle
     assert {"oracle_waveform/auroc", "oracle_waveform/auroc_lo", "oracle_waveform/auroc_hi"} <= oracle
     assert {k for k in run.data.tags if not k.startswith("mlflow.") or k == "mlflow.runName"} == EXPECTED_TAGS
+    assert run.data.tags["mlflow.source.git.commit"]  # the commit that trained it ('unknown' outside git)
     assert run.data.tags["split"] == "patient" and run.data.tags["split_kind"] == "patient"
     assert run.data.metrics["data/n_test_patients_in_train"] == 0
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
