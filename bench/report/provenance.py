@@ -12,13 +12,11 @@ from bench.harness.provenance import COMMIT_TAG, DIRTY_TAG, UNKNOWN
 
 def _column(runs: pd.DataFrame, tag: str) -> pd.Series:
     col = f"tags.{tag}"
-    if col not in runs.columns:
-        return pd.Series([None] * len(runs), index=runs.index, dtype=object)
-    return runs[col].where(runs[col].notna(), None)
+    return runs[col] if col in runs.columns else pd.Series([None] * len(runs), index=runs.index, dtype=object)
 
 
 def _label(commit, dirty) -> str:
-    if commit is None:
+    if not isinstance(commit, str):  # None or NaN: the run has no such tag
         return "commit not recorded"
     if commit == UNKNOWN:
         return "commit unknown (not run from a git checkout)"
