@@ -4,6 +4,7 @@ form keeps its keys), runs count the test patients whose ECGs also trained the m
 from __future__ import annotations
 
 import io
+import re
 import tomllib
 from pathlib import Path
 
@@ -97,3 +98,7 @@ def test_tiny_leak_run_gives_the_leak_table(tmp_path):
     assert board["test/auroc"].iloc[0] == pytest.approx(row.patient, abs=1e-5)
     md = (tmp_path / "report" / "tables" / "leak.md").read_text()
     assert f"| {leaked} / " in md
+    # "Trained at" counts the runs each table shows: both splits here, the patient-wise run in the leaderboard
+    assert re.search(r"Trained at: [^(,]+ \(2 runs\)\.", md), md
+    board_md = (tmp_path / "report" / "tables" / "leaderboard_mi.md").read_text()
+    assert re.search(r"Trained at: [^(,]+ \(1 run\)\.", board_md), board_md

@@ -4,6 +4,7 @@ patients, and a tiny run of the built-in `curves` grid gives the `learning_curve
 from __future__ import annotations
 
 import io
+import re
 import tomllib
 from pathlib import Path
 
@@ -145,6 +146,10 @@ def test_tiny_curves_run_gives_the_learning_curve_table_and_figure(tmp_path):
                                                                                                 abs=1e-5)
     md = (tmp_path / "report" / "tables" / "learning_curve.md").read_text()
     assert "| mi | oracle | n/a | n/a | auroc |" in md and "| missing" not in md
+    # each table's "Trained at" line counts the runs it shows: every size here, the largest in the leaderboard
+    assert re.search(r"Trained at: [^(,]+ \(4 runs\)\.", md), md
+    board_md = (tmp_path / "report" / "tables" / "leaderboard_mi.md").read_text()
+    assert re.search(r"Trained at: [^(,]+ \(2 runs\)\.", board_md), board_md
 
     # the report of the grid as it reads now (one size dropped since those runs) shows the grid's sizes only
     now = tmp_path / "now.toml"

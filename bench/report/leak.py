@@ -53,7 +53,7 @@ def leak_tables(rs: RunSet) -> list[Table]:
     finished, attempts = tagged_runs(rs, "split_kind")
     if not (attempts["split_kind"] == RECORD).any():
         return []
-    disp, data = [], []
+    disp, data, shown = [], [], []
     for (task, rep, model), att in attempts.groupby(["task", "representation", "model"], sort=True):
         m = rs.primary(task)
         metric = f"test/{m}"
@@ -69,6 +69,7 @@ def leak_tables(rs: RunSet) -> list[Table]:
                "test_patients_patient": _count(by_kind[PATIENT], "data/n_test_patients")}
         diff_text = MISSING
         if seeds:
+            shown.append(done[done["seed"].isin(seeds)])  # both splits' runs of the paired seeds
             pat, pat_boot = _side(rs, by_kind[PATIENT][by_kind[PATIENT]["seed"].isin(seeds)], metric)
             lea, lea_boot = _side(rs, by_kind[RECORD][by_kind[RECORD]["seed"].isin(seeds)], metric)
             n = min(len(pat_boot), len(lea_boot))
@@ -97,4 +98,5 @@ def leak_tables(rs: RunSet) -> list[Table]:
              "Leaked test patients: test patients of the record-wise split with at least one ECG in its training part, "
              "of all its test patients (0 under a patient-wise split by construction)."]
     return [Table("leak", "Record-wise leak: the same cells under a patient-wise and a record-wise split",
-                  pd.DataFrame(disp), pd.DataFrame(data), notes)]
+                  pd.DataFrame(disp), pd.DataFrame(data), notes,
+                  runs=pd.concat(shown) if shown else finished.iloc[0:0])]

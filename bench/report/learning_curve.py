@@ -53,12 +53,20 @@ def _mean(v: np.ndarray) -> float:
 
 
 def curve_points(rs: RunSet) -> pd.DataFrame:
-    """One row per (task, representation, model, train_size) expected (every pair, size and seed any run of the
-    task attempted; with a grid, only the grid's sizes, so older runs of other sizes do not show), and per task one row per oracle logged: `line` (model / oracle / oracle_waveform), metric,
-    value, lo, hi (means over seeds of the runs' 95 % bootstrap bounds), seed_ci, n_seeds, n_expected,
-    n_train_patients. Empty when no run carries a `train_size`."""
+    """The learning curve's points (`curve_points_and_runs`)."""
+    return curve_points_and_runs(rs)[0]
+
+
+def curve_points_and_runs(rs: RunSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(points, the finished runs behind them: what the table's "Trained at" line counts).
+
+    Points: one row per (task, representation, model, train_size) expected (every pair, size and seed any run of the
+    task attempted; with a grid, only the grid's sizes, so older runs of other sizes do not show), and per task one
+    row per oracle logged: `line` (model / oracle / oracle_waveform), metric, value, lo, hi (means over seeds of the
+    runs' 95 % bootstrap bounds), seed_ci, n_seeds, n_expected, n_train_patients. Empty when no run carries a
+    `train_size`."""
     finished, attempts = tagged_runs(rs, "train_size")
-    rows = []
+    rows, shown = [], []
     for task in sorted(attempts["task"].unique()):
         m = rs.primary(task)
         att = attempts[attempts["task"] == task]
@@ -71,6 +79,7 @@ def curve_points(rs: RunSet) -> pd.DataFrame:
                 sel = done[(done["representation"] == rep) & (done["model"] == model)
                            & (done["train_size"].astype(int) == size)]
                 v = _values(sel, f"test/{m}")
+                shown.append(sel)
                 rows.append({"task": task, "line": "model", "representation": rep, "model": model,
                              "train_size": size, "metric": m, "value": _mean(v),
                              "lo": _mean(_values(sel, f"test/{m}_lo")), "hi": _mean(_values(sel, f"test/{m}_hi")),
@@ -85,7 +94,8 @@ def curve_points(rs: RunSet) -> pd.DataFrame:
                              "hi": _mean(_values(done, f"{prefix}/{m}_hi")), "seed_ci": float("nan"),
                              "n_seeds": int(np.isfinite(v).sum()), "n_expected": int(np.isfinite(v).sum()),
                              "n_train_patients": float("nan")})
-    return pd.DataFrame(rows)
+    shown = [f for f in shown if len(f)]
+    return pd.DataFrame(rows), (pd.concat(shown) if shown else finished.iloc[0:0])
 
 
 def _value_text(r) -> str:
@@ -99,7 +109,7 @@ def _value_text(r) -> str:
 
 def learning_curve_tables(rs: RunSet) -> list[Table]:
     """The `learning_curve` table ([] when no run of the experiment has a training size)."""
-    pts = curve_points(rs)
+    pts, runs = curve_points_and_runs(rs)
     if pts.empty:
         return []
     disp = []
@@ -118,7 +128,7 @@ def learning_curve_tables(rs: RunSet) -> list[Table]:
              "score from what the waveform carries. Mean over the runs that logged it (train_size 0 in the CSV: no "
              "training)."]
     return [Table("learning_curve", "Learning curves: metric vs training patients", pd.DataFrame(disp),
-                  pts, notes)]
+                  pts, notes, runs=runs)]
 
 
 @styled

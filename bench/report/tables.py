@@ -223,7 +223,6 @@ def build_tables(rs: RunSet, *, n_boot: int = 200, seed: int = 0,
         tables.append(gap)
     tables += clinical_tables(rs) + [t for t in [resolution_sweep(rs, agg, n_boot=n_boot, seed=seed)] if t is not None]
     tables += learning_curve_tables(rs) + leak_tables(rs)
-    trained_at = provenance_note(rs.runs)  # which code made these numbers, under every table
-    for t in tables:
-        t.notes.append(trained_at)
+    for t in tables:  # which code made these numbers, under every table
+        t.notes.append(provenance_note(rs.runs if t.runs is None else t.runs))
     return agg, tables

@@ -20,13 +20,15 @@ NA = "n/a"
 @dataclass
 class Table:
     """`display`: formatted strings (Markdown/LaTeX); `data`: the numbers behind it (CSV); `notes`: lines printed
-    under the table saying what the columns are."""
+    under the table saying what the columns are; `runs`: the MLflow runs behind its numbers when they are not the
+    RunSet's (a learning curve's every training size), so its "Trained at" line counts what it shows."""
 
     name: str
     title: str
     display: pd.DataFrame
     data: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    runs: pd.DataFrame | None = None
 
 
 def fmt(x, digits: int = 3) -> str:
