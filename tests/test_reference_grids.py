@@ -1,7 +1,7 @@
 """Every committed reference folder's `grid.toml` (the file its tables were made from, commands in its header) still
 loads and expands under today's code, so the README's "rebuild with `--grid results/<folder>/grid.toml`" holds.
-A reference grid that copies a built-in one must expand to the same cells (same keys), or its tables and the
-built-in grid would describe different runs."""
+A reference grid that copies a built-in one must expand to the same cells (the same resolved configs, so the same
+keys on the same data), or its tables and the built-in grid would describe different runs."""
 from __future__ import annotations
 
 import json
